@@ -1,0 +1,41 @@
+# Everything installs itself: `make demo` and `make test` work on a fresh Debian 12 machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_STAMP := .apt-installed
+APT_PACKAGES := busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-term
+PYTEST_ARGS ?=
+
+.PHONY: demo test apt venv clean
+
+$(APT_STAMP):
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+apt: $(APT_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(APT_STAMP) $(STAMP)
+	rm -rf examples/hello/dist
+	$(VENV)/bin/bundler build examples/hello --format dir --format archive
+	examples/hello/dist/hello/bin/hello --name "fresh machine"
+
+test: $(APT_STAMP) $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(APT_STAMP) examples/*/dist build *.egg-info
