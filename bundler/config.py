@@ -1,0 +1,173 @@
+"""``[tool.bundler]`` in the app's pyproject.toml, overridden by CLI flags → :class:`BundleSpec`.
+
+Every key has a CLI flag of the same name (``output-dir`` ↔ ``--output-dir``).
+Paths in pyproject.toml are relative to the project directory; paths given on
+the command line are relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+FORMATS = ("dir", "archive")
+_ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\s*=\s*(?P<value>[\w.]+\s*:\s*[\w.]+))?$")
+
+#: key -> (type, description); the README's table is this one.
+KEYS: dict[str, tuple[type, str]] = {
+    "name": (str, "artifact name (default: [project].name, else the first entry point)"),
+    "version": (str, "version in output names (default: [project].version, else the entry's package)"),
+    "lock": (str, "pylock.toml or hashed requirements.txt (default: pylock.toml in the project)"),
+    "entry": (list, 'entry points: "NAME" (a console script of a locked package) or "NAME=module:function"'),
+    "python": (str, "base CPython executable (default: the interpreter running bundler)"),
+    "format": (list, 'outputs: "dir", "archive" (default: ["dir"])'),
+    "output-dir": (str, "where outputs go (default: <project>/dist, else ./dist)"),
+    "find-links": (list, "directories searched for wheels before any download"),
+    "offline": (bool, "never use the network; missing files are an error"),
+    "index-url": (str, "package index for hashed requirements (default: https://pypi.org/simple)"),
+    "cache-dir": (str, "download cache (default: $BUNDLER_CACHE_DIR, $XDG_CACHE_HOME/bundler, ~/.cache/bundler)"),
+    "compression-level": (int, "zstd level for archive outputs, 1-22 (default: 19)"),
+}
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    project_dir: Path | None
+    name: str
+    version: str | None
+    lock: Path
+    entries: tuple[tuple[str, str | None], ...]
+    python: str | None
+    formats: tuple[str, ...]
+    output_dir: Path
+    find_links: tuple[Path, ...]
+    offline: bool
+    index_url: str
+    cache_dir: Path
+    compression_level: int
+
+
+def parse_entry(text: str) -> tuple[str, str | None]:
+    m = _ENTRY.match(text.strip())
+    if not m:
+        raise ConfigError(f"entry point {text!r}: expected NAME or NAME=module:function")
+    value = m.group("value")
+    return m.group("name"), (re.sub(r"\s+", "", value) if value else None)
+
+
+def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    if env.get("BUNDLER_CACHE_DIR"):
+        return Path(env["BUNDLER_CACHE_DIR"])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "bundler"
+    return Path.home() / ".cache" / "bundler"
+
+
+def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """([project] table, [tool.bundler] table) of *project_dir*/pyproject.toml."""
+    path = project_dir / "pyproject.toml"
+    if not path.is_file():
+        return {}, {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from exc
+    tool = data.get("tool", {}).get("bundler", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: [tool.bundler] must be a table")
+    for key, value in tool.items():
+        if key not in KEYS:
+            raise ConfigError(f"{path}: unknown key [tool.bundler] {key}; known keys: {', '.join(KEYS)}")
+        typ = KEYS[key][0]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: [tool.bundler] {key} must be a {typ.__name__}")
+    return data.get("project", {}) or {}, tool
+
+
+def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None = None) -> BundleSpec:
+    """Merge pyproject config and CLI flags (CLI wins; empty/None flags do not count)."""
+    cwd = cwd or Path.cwd()
+    if project_dir is not None and not project_dir.is_dir():
+        raise ConfigError(f"project directory {project_dir}: does not exist")
+    project, tool = read_pyproject(project_dir) if project_dir else ({}, {})
+    base = project_dir or cwd
+
+    def pick(key: str) -> tuple[Any, Path]:
+        value = cli.get(key)
+        if value not in (None, (), []):
+            return value, cwd
+        return tool.get(key), base
+
+    lock_value, lock_base = pick("lock")
+    if lock_value is None:
+        for candidate in ("pylock.toml", "requirements.txt"):
+            if project_dir and (project_dir / candidate).is_file():
+                lock_value, lock_base = candidate, project_dir
+                break
+    if lock_value is None:
+        where = f"in {project_dir}" if project_dir else "(no project directory given)"
+        raise ConfigError(f"no lock file {where}; pass --lock pylock.toml or a hashed requirements.txt")
+    lock = (lock_base / lock_value).resolve()
+
+    entry_values, _ = pick("entry")
+    entries = tuple(parse_entry(e) for e in (entry_values or ()))
+    if not entries:
+        raise ConfigError("no entry point; pass --entry NAME (a console script) or --entry NAME=module:function, or set [tool.bundler] entry")
+    names = [n for n, _ in entries]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"entry points named twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+
+    formats_value, _ = pick("format")
+    formats = tuple(dict.fromkeys(formats_value or ("dir",)))
+    for f in formats:
+        if f not in FORMATS:
+            raise ConfigError(f"format {f!r}: choose from {', '.join(FORMATS)}")
+
+    name_value, _ = pick("name")
+    name = name_value or project.get("name") or entries[0][0]
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
+        raise ConfigError(f"name {name!r}: use letters, digits, '.', '_' and '-' only")
+    version_value, _ = pick("version")
+
+    out_value, out_base = pick("output-dir")
+    output_dir = (out_base / out_value) if out_value else base / "dist"
+
+    fl_value, fl_base = pick("find-links")
+    find_links = tuple((fl_base / p).resolve() for p in (fl_value or ()))
+    for d in find_links:
+        if not d.is_dir():
+            raise ConfigError(f"--find-links {d}: not a directory")
+
+    python_value, python_base = pick("python")
+    if python_value and ("/" in python_value) and not os.path.isabs(python_value):
+        python_value = str(python_base / python_value)
+
+    level_value, _ = pick("compression-level")
+    level = 19 if level_value is None else int(level_value)
+    if not 1 <= level <= 22:
+        raise ConfigError(f"compression-level {level}: choose 1 to 22")
+    cache_value, cache_base = pick("cache-dir")
+    offline_value, _ = pick("offline")
+    index_value, _ = pick("index-url")
+    return BundleSpec(
+        project_dir=project_dir.resolve() if project_dir else None,
+        name=name,
+        version=version_value or project.get("version"),
+        lock=lock,
+        entries=entries,
+        python=python_value,
+        formats=formats,
+        output_dir=output_dir.resolve(),
+        find_links=find_links,
+        offline=bool(offline_value),
+        index_url=index_value or "https://pypi.org/simple",
+        cache_dir=(cache_base / cache_value).resolve() if cache_value else default_cache_dir(),
+        compression_level=level,
+    )

@@ -1,0 +1,130 @@
+"""Make the relocated runtime's own view of itself location-independent.
+
+- ``_sysconfigdata_*.py``: build-machine prefixes become ``sys.base_prefix``, read at run time.
+- CA certificates and terminfo: a start-up hook picks the host's, else bundled copies.
+- Byte-compile everything with unchecked-hash pycs (extraction changes mtimes).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from .errors import RelocationError
+from .interpreter import BaseInterpreter
+from .stage import StagedRuntime
+
+PLACEHOLDER = "@BUNDLER_PREFIX@"
+#: terminfo entries bundled for hosts that have none (a bare container, say).
+TERMINFO_ENTRIES = (
+    "ansi", "dumb", "linux", "vt100", "vt102", "vt220", "xterm", "xterm-color", "xterm-256color",
+    "screen", "screen-256color", "tmux", "tmux-256color", "rxvt", "rxvt-unicode", "rxvt-unicode-256color",
+)
+TERMINFO_SOURCES = ("/usr/share/terminfo", "/lib/terminfo", "/etc/terminfo")
+
+
+def _prefix_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str]:
+    alts = "|".join(re.escape(p.rstrip("/")) for p in sorted(prefixes, key=len, reverse=True) if p.rstrip("/"))
+    return re.compile(rf"(?<![\w.\-/])(?:{alts})(?=/|$|[\s'\";:=)])")
+
+
+def sysconfigdata_source(original: str, prefixes: tuple[str, ...]) -> str:
+    """A ``_sysconfigdata`` module whose paths follow ``sys.base_prefix`` at run time."""
+    tree = ast.parse(original)
+    data = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "build_time_vars" for t in node.targets
+        ):
+            data = ast.literal_eval(node.value)
+    if not isinstance(data, dict):
+        raise RelocationError("_sysconfigdata has no build_time_vars dict; this CPython build is not supported")
+    pattern = _prefix_pattern(prefixes)
+    rewritten = {
+        k: pattern.sub(PLACEHOLDER, v) if isinstance(v, str) else v for k, v in sorted(data.items())
+    }
+    lines = [
+        "# Rewritten by bundler: paths of the build machine follow sys.base_prefix at run time.",
+        "import sys as _sys",
+        "",
+        "def _p(v, _b=_sys.base_prefix):",
+        f"    return v.replace({PLACEHOLDER!r}, _b) if isinstance(v, str) else v",
+        "",
+        "build_time_vars = {k: _p(v) for k, v in {",
+    ]
+    lines += [f"    {k!r}: {v!r}," for k, v in rewritten.items()]
+    lines += ["}.items()}", ""]
+    return "\n".join(lines)
+
+
+def rewrite_sysconfigdata(staged: StagedRuntime) -> list[Path]:
+    done = []
+    for path in sorted((staged.root / staged.stdlib).glob("_sysconfigdata_*.py")):
+        if path.is_symlink():
+            continue
+        path.write_text(sysconfigdata_source(path.read_text(), staged.build_prefixes))
+        done.append(path)
+    return done
+
+
+def install_runtime_hook(staged: StagedRuntime) -> None:
+    site = staged.root / staged.sitepackages
+    src = resources.files("bundler.runtime").joinpath("_bundler_runtime.py").read_text()
+    (site / "_bundler_runtime.py").write_text(src)
+    (site / "_bundler_runtime.pth").write_text("import _bundler_runtime\n")
+
+
+def bundle_ca_certificates(staged: StagedRuntime, interp: BaseInterpreter) -> Path | None:
+    """Copy the build machine's CA bundle into ``etc/ssl/cert.pem`` (the fallback)."""
+    candidates = [interp.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
+    for cand in candidates:
+        if cand and os.path.isfile(cand):
+            dest = staged.root / "etc" / "ssl" / "cert.pem"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(os.path.realpath(cand), dest)
+            return dest
+    return None
+
+
+def bundle_terminfo(staged: StagedRuntime, sources: tuple[str, ...] = TERMINFO_SOURCES) -> int:
+    count = 0
+    for name in TERMINFO_ENTRIES:
+        for base in sources:
+            src = Path(base) / name[0] / name
+            if src.is_file():
+                dest = staged.root / "share" / "terminfo" / name[0] / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(os.path.realpath(src), dest)
+                count += 1
+                break
+    return count
+
+
+def byte_compile(staged: StagedRuntime) -> None:
+    """Compile stdlib and site-packages with the runtime's own interpreter."""
+    root = staged.root
+    cmd = [
+        str(root / staged.python), "-I", "-m", "compileall", "-q", "-j", "0",
+        "--invalidation-mode", "unchecked-hash",
+        "-s", str(root), "-p", "/",
+        "-x", r"(/|^)(lib2to3/tests|test|tests)/.*bad",
+        str(root / staged.stdlib), str(root / staged.sitepackages),
+    ]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode not in (0, 1):  # 1: some file did not compile (e.g. py2 syntax in a package)
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RelocationError(f"the relocated interpreter {staged.python} failed to run ({tail[0]})")
+
+
+def finalize(staged: StagedRuntime, interp: BaseInterpreter) -> None:
+    rewrite_sysconfigdata(staged)
+    install_runtime_hook(staged)
+    bundle_ca_certificates(staged, interp)
+    bundle_terminfo(staged)
+    byte_compile(staged)

@@ -1,0 +1,124 @@
+"""Write the runtime as a directory or a deterministic ``.tar.zst``, atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import zstandard
+
+from .errors import OutputError
+
+
+def source_date_epoch() -> int:
+    """Timestamp stored in archives: ``SOURCE_DATE_EPOCH`` if set, else 0."""
+    try:
+        return int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    except ValueError:
+        return 0
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"output directory {path}: cannot create it ({exc.strerror}); choose another with --output-dir") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {path}: not writable; choose another with --output-dir or fix its permissions")
+    return path
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of *final*; on success it replaces *final*, on error it vanishes."""
+    parent = ensure_writable_dir(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
+    work = tmp / final.name
+    try:
+        yield work
+        old = None
+        if final.exists() or final.is_symlink():
+            old = parent / f".{final.name}.old.{os.getpid()}"
+            os.rename(final, old)
+        os.rename(work, final)
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_dir(runtime: Path, final: Path) -> Path:
+    with atomic_path(final) as work:
+        shutil.copytree(runtime, work, symlinks=True)
+    return final
+
+
+def iter_tree(root: Path) -> Iterator[tuple[str, Path]]:
+    """Runtime-relative POSIX paths under *root*, sorted, directories before their contents."""
+    entries: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in dirnames + filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            entries.append(rel.replace(os.sep, "/"))
+    for rel in sorted(entries):
+        yield rel, root / rel
+
+
+def tar_bytes_to(root: Path, fileobj, prefix: str, mtime: int) -> int:
+    """Write a deterministic tar of *root* under *prefix*/; returns the number of entries."""
+    count = 0
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+        top = tarfile.TarInfo(prefix)
+        top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, mtime
+        tar.addfile(top)
+        for rel, path in iter_tree(root):
+            st = os.lstat(path)
+            info = tarfile.TarInfo(f"{prefix}/{rel}")
+            info.mtime = mtime
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if path.is_symlink():
+                target = os.readlink(path)
+                if os.path.isabs(target):
+                    raise OutputError(f"{rel}: absolute symlink to {target} cannot go into a relocatable archive")
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
+                tar.addfile(info)
+            elif path.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+                info.size = st.st_size
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            count += 1
+    return count
+
+
+def write_archive(runtime: Path, final: Path, prefix: str, level: int = 19) -> Path:
+    """``.tar.zst`` of *runtime* with every entry under *prefix*/ (same bytes for the same tree)."""
+    mtime = source_date_epoch()
+    with atomic_path(final) as work:
+        cctx = zstandard.ZstdCompressor(level=level, threads=-1, write_checksum=True)
+        with open(work, "wb") as raw, cctx.stream_writer(raw, closefd=False) as zw:
+            tar_bytes_to(runtime, zw, prefix, mtime)
+    return final
+
+
+def read_archive_names(path: Path) -> list[str]:
+    """Names in a ``.tar.zst`` (used by tests and ``inspect``)."""
+    dctx = zstandard.ZstdDecompressor()
+    with open(path, "rb") as f, dctx.stream_reader(f) as r:
+        data = io.BytesIO(r.read())
+    with tarfile.open(fileobj=data) as tar:
+        return tar.getnames()

@@ -1,0 +1,158 @@
+"""The build pipeline: lock → fetch → stage → install → relocate → finalize → output."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import finalize as fin
+from . import relocate
+from .config import BundleSpec
+from .elf import ElfFormat
+from .errors import ConfigError
+from .fetch import FetchOptions, fetch_all
+from .install import console_scripts, install_wheels, write_entries
+from .interpreter import BaseInterpreter, find_python, probe
+from .ldpath import host_resolver
+from .lock import read_lock
+from .output import ensure_writable_dir, write_archive, write_dir
+from .policy import load_policy
+from .stage import StagedRuntime, stage, strip
+from .target import Target, target_for
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    version: str
+    target: str
+    outputs: tuple[Path, ...]
+    relocation: relocate.RelocationReport
+    python: str
+    wheels: tuple[str, ...]
+    timings: tuple[tuple[str, float], ...] = field(default=())
+
+
+Reporter = Callable[[str, str], None]
+
+
+def _quiet(stage: str, message: str) -> None:
+    pass
+
+
+def collect_binaries(root: Path, fmt: ElfFormat, arch: str) -> dict[str, object]:
+    found = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if fmt.is_binary(p) and fmt.machine(p) == arch:
+                found[p.relative_to(root).as_posix()] = fmt.read(p)
+    return found
+
+
+def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = _quiet) -> relocate.RelocationReport:
+    fmt = ElfFormat()
+    policy = load_policy()
+    arch = target.name.split("-", 1)[1]
+    root = Path(os.path.realpath(staged.root))
+    binaries = collect_binaries(root, fmt, arch)
+    plan = relocate.plan(
+        root,
+        binaries,  # type: ignore[arg-type]
+        dict(staged.origins),
+        policy=policy,
+        resolver=host_resolver(arch, policy.library_dirs(arch)),
+        read=fmt.read,
+        digest=relocate.sha256_file,
+    )
+    report("relocate", f"{len(binaries)} binaries, vendoring {len(plan.vendored)} libraries, rewriting {len(plan.edits)}")
+    relocate.apply(root, plan, fmt, prepare=strip)
+    after = collect_binaries(root, fmt, arch)
+    return relocate.verify(
+        root,
+        after,  # type: ignore[arg-type]
+        policy=policy,
+        arch=arch,
+        vendored=tuple(lib.dest for lib in plan.vendored),
+        rewritten=len(plan.edits),
+    )
+
+
+def _version_for(spec: BundleSpec, staged: StagedRuntime) -> str:
+    if spec.version:
+        return spec.version
+    scripts = console_scripts(staged)
+    for name, _value in spec.entries:
+        if name in scripts:
+            return scripts[name].version
+    return "0"
+
+
+def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
+    timings: list[tuple[str, float]] = []
+    t0 = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.monotonic()
+        timings.append((name, now - t0))
+        t0 = now
+
+    ensure_writable_dir(spec.output_dir)
+    interp: BaseInterpreter = probe(find_python(spec.python))
+    target = target_for(interp)
+    report("python", f"CPython {interp.full_version} at {interp.executable} → {target.name}")
+    items = read_lock(spec.lock, target)
+    report("lock", f"{len(items)} packages from {spec.lock.name}")
+    lap("lock")
+    options = FetchOptions(
+        find_links=spec.find_links,
+        offline=spec.offline,
+        cache_dir=spec.cache_dir,
+        index_url=spec.index_url,
+    )
+    wheels = fetch_all(items, target, options, progress=lambda ev, d: report("fetch", f"{ev} {d}"))
+    lap("fetch")
+    with tempfile.TemporaryDirectory(prefix="bundler-") as work:
+        root = Path(work) / spec.name
+        staged = stage(interp, root, is_binary=ElfFormat().is_binary)
+        report("stage", f"copied CPython {interp.short_version} into the runtime")
+        lap("stage")
+        install_wheels(staged, [w.path for w in wheels])
+        write_entries(staged, spec.entries)
+        report("install", f"{len(wheels)} wheels into {staged.sitepackages}")
+        lap("install")
+        rel = relocate_runtime(staged, target, report)
+        report("relocate", f"verified; glibc floor {rel.glibc_floor}")
+        lap("relocate")
+        fin.finalize(staged, interp)
+        report("finalize", "sysconfig, certificates, terminfo, bytecode")
+        lap("finalize")
+        version = _version_for(spec, staged)
+        outputs: list[Path] = []
+        for fmt in spec.formats:
+            if fmt == "dir":
+                outputs.append(write_dir(root, spec.output_dir / spec.name))
+            elif fmt == "archive":
+                name = f"{spec.name}-{version}-{target.name}"
+                outputs.append(
+                    write_archive(root, spec.output_dir / f"{name}.tar.zst", prefix=name, level=spec.compression_level)
+                )
+            else:  # config validates formats; this is a programming error
+                raise ConfigError(f"format {fmt!r} is not supported")
+            report("output", str(outputs[-1]))
+        lap("output")
+    return BuildResult(
+        name=spec.name,
+        version=version,
+        target=target.name,
+        outputs=tuple(outputs),
+        relocation=rel,
+        python=interp.full_version,
+        wheels=tuple(w.path.name for w in wheels),
+        timings=tuple(timings),
+    )

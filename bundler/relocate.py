@@ -1,0 +1,254 @@
+"""Make every native binary in a staged runtime find its libraries inside it.
+
+``plan`` is pure given its reader/resolver/digest functions: it walks DT_NEEDED
+like the loader would, decides which libraries to vendor (everything outside
+the system policy) under unique names, and computes ``$ORIGIN``-relative search
+paths. ``apply`` copies and rewrites; ``verify`` re-reads the result and refuses
+anything that would still reach outside the runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .binfmt import BinaryEdit, BinaryFormat, BinaryInfo
+from .elf import glibc_floor
+from .errors import RelocationError
+from .ldpath import Resolver, expand_origin
+from .policy import Policy
+
+VENDOR_DIR = "lib/bundled"
+
+
+@dataclass(frozen=True)
+class VendoredLibrary:
+    """A library copied into the runtime from the build machine."""
+
+    source: Path
+    dest: str  # relative to the runtime root
+    needed_as: str  # the DT_NEEDED name binaries used for it
+
+
+@dataclass(frozen=True)
+class RelocationPlan:
+    vendored: tuple[VendoredLibrary, ...]
+    edits: tuple[tuple[str, BinaryEdit], ...]
+    system: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RelocationReport:
+    binaries: int
+    vendored: tuple[str, ...]
+    rewritten: int
+    system: tuple[str, ...]
+    glibc_floor: str | None
+
+
+def unique_name(soname: str, digest: str) -> str:
+    """``libssl.so.3`` + digest → ``libssl-1a2b3c4d.so.3`` (auditwheel's scheme)."""
+    stem, sep, rest = soname.partition(".so")
+    return f"{stem}-{digest[:8]}{sep}{rest}" if sep else f"{soname}-{digest[:8]}"
+
+
+def _origin_entry(from_rel_dir: str, to_rel_dir: str) -> str:
+    rel = posixpath.relpath(to_rel_dir or ".", from_rel_dir or ".")
+    return "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
+
+
+def _inside(root: Path, path: str) -> bool:
+    real = os.path.normpath(path)
+    return real == str(root) or real.startswith(str(root) + os.sep)
+
+
+def plan(
+    root: Path,
+    binaries: Mapping[str, BinaryInfo],
+    origins: Mapping[str, Path],
+    *,
+    policy: Policy,
+    resolver: Resolver,
+    read: Callable[[Path], BinaryInfo],
+    digest: Callable[[Path], str],
+    vendor_dir: str = VENDOR_DIR,
+) -> RelocationPlan:
+    """Decide what to vendor and how to rewrite each binary (no file is written).
+
+    *binaries* maps runtime-relative paths to what they need; *origins* maps
+    some of them to the build-machine file they were copied from, which is where
+    ``$ORIGIN`` pointed before staging. Unmapped binaries are their own origin.
+    """
+    infos: dict[str, BinaryInfo] = dict(binaries)
+    origin_of: dict[str, Path] = {rel: origins.get(rel, root / rel) for rel in infos}
+    by_real: dict[str, str] = {}
+    for rel in infos:
+        by_real.setdefault(os.path.realpath(root / rel), rel)
+        if rel in origins:
+            by_real.setdefault(os.path.realpath(origins[rel]), rel)
+    by_soname: dict[str, str] = {}
+    for rel, info in sorted(infos.items()):
+        by_soname.setdefault(info.soname or posixpath.basename(rel), rel)
+
+    vendored: dict[str, VendoredLibrary] = {}  # real source path -> lib
+    deps: dict[str, list[tuple[str, str]]] = {}  # rel -> [(needed, target rel)]
+    system: set[str] = set()
+    missing: list[tuple[str, str]] = []
+    queue = sorted(infos)
+    while queue:
+        rel = queue.pop(0)
+        info = infos[rel]
+        deps[rel] = []
+        for needed in info.needed:
+            if policy.is_system(needed):
+                system.add(needed)
+                continue
+            found = resolver.search(needed, info, origin_of[rel].parent)
+            if found is None:
+                target = by_soname.get(needed)
+                if target is None:
+                    missing.append((rel, needed))
+                    continue
+            else:
+                real = os.path.realpath(found)
+                target = by_real.get(real)
+                if target is None:
+                    lib = vendored.get(real)
+                    if lib is None:
+                        dest = f"{vendor_dir}/{unique_name(needed, digest(Path(real)))}"
+                        lib = VendoredLibrary(source=Path(real), dest=dest, needed_as=needed)
+                        vendored[real] = lib
+                        infos[dest] = read(Path(real))
+                        origin_of[dest] = Path(real)
+                        by_real[real] = dest
+                        queue.append(dest)
+                    target = lib.dest
+            deps[rel].append((needed, target))
+    if missing:
+        rel, needed = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise RelocationError(
+            f"{rel} needs {needed}, which is not on this build machine{more}; install the "
+            f"package that provides {needed} (or remove the package that needs it) and build again"
+        )
+
+    vendored_dest = {lib.dest: lib for lib in vendored.values()}
+    edits: list[tuple[str, BinaryEdit]] = []
+    for rel in sorted(infos):
+        info = infos[rel]
+        rel_dir = posixpath.dirname(rel)
+        renames = tuple(
+            (needed, posixpath.basename(target))
+            for needed, target in deps[rel]
+            if posixpath.basename(target) != needed and target in vendored_dest
+        )
+        runpath: list[str] = []
+        if rel not in origins and rel not in vendored_dest:
+            # A wheel's own $ORIGIN entries stay (dlopen may rely on them) if they stay inside.
+            for entry in info.runpath or info.rpath:
+                if entry.startswith(("$ORIGIN", "${ORIGIN}")) and _inside(
+                    root, expand_origin(entry, root / rel_dir)
+                ):
+                    runpath.append(entry.replace("${ORIGIN}", "$ORIGIN"))
+        for _needed, target in deps[rel]:
+            entry = _origin_entry(rel_dir, posixpath.dirname(target))
+            if entry not in runpath:
+                runpath.append(entry)
+        soname = posixpath.basename(rel) if rel in vendored_dest else None
+        edit = BinaryEdit(soname=soname, replace_needed=renames, runpath=tuple(runpath))
+        unchanged = (
+            not renames
+            and soname is None
+            and not info.rpath
+            and tuple(info.runpath) == tuple(runpath)
+        )
+        if not unchanged:
+            edits.append((rel, edit))
+    return RelocationPlan(
+        vendored=tuple(sorted(vendored.values(), key=lambda v: v.dest)),
+        edits=tuple(edits),
+        system=tuple(sorted(system)),
+    )
+
+
+def apply(
+    root: Path,
+    relocation: RelocationPlan,
+    fmt: BinaryFormat,
+    *,
+    prepare: Callable[[Path], None] = lambda p: None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> None:
+    """Copy vendored libraries in (running *prepare*, e.g. strip, on each), then rewrite."""
+    for lib in relocation.vendored:
+        dest = root / lib.dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lib.source, dest)
+        os.chmod(dest, 0o755)
+        prepare(dest)
+    for rel, edit in relocation.edits:
+        progress(rel)
+        try:
+            fmt.apply(root / rel, edit)
+        except RelocationError:
+            raise
+        except Exception as exc:  # LIEF raises a variety of errors
+            raise RelocationError(f"{rel}: rewriting it failed ({exc}); please report this with the file attached") from exc
+
+
+def verify(
+    root: Path,
+    binaries: Mapping[str, BinaryInfo],
+    *,
+    policy: Policy,
+    arch: str,
+    vendored: Iterable[str] = (),
+    rewritten: int = 0,
+) -> RelocationReport:
+    """Refuse a runtime in which any binary can still reach outside it."""
+    loader = policy.loader(arch)
+    inside_only = Resolver(arch=arch, default_dirs=())
+    system: set[str] = set()
+    for rel, info in sorted(binaries.items()):
+        here = root / posixpath.dirname(rel)
+        if info.interpreter and info.interpreter != loader:
+            raise RelocationError(
+                f"{rel} asks for the program loader {info.interpreter}, which is not the system's "
+                f"{loader}; rebuild it for a standard glibc system"
+            )
+        if info.rpath:
+            raise RelocationError(f"{rel} still has DT_RPATH {':'.join(info.rpath)} after relocation")
+        for entry in info.runpath:
+            if not entry.startswith("$ORIGIN") or not _inside(root, expand_origin(entry, here)):
+                raise RelocationError(
+                    f"{rel} has the search path {entry}, which points outside the runtime"
+                )
+        for needed in info.needed:
+            if policy.is_system(needed):
+                system.add(needed)
+                continue
+            found = inside_only.search(needed, info, here)
+            if found is None or not _inside(root, os.path.realpath(found)):
+                raise RelocationError(
+                    f"{rel} needs {needed}, which does not resolve inside the runtime after relocation"
+                )
+    return RelocationReport(
+        binaries=len(binaries),
+        vendored=tuple(vendored),
+        rewritten=rewritten,
+        system=tuple(sorted(system)),
+        glibc_floor=glibc_floor(list(binaries.values())),
+    )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
