@@ -1,0 +1,17 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bundler.interpreter import probe
+from bundler.target import Target, target_for
+
+
+@pytest.fixture(scope="session")
+def host_target() -> Target:
+    """The target of the interpreter running the tests."""
+    return target_for(probe(Path(sys.executable)))
