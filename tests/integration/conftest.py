@@ -1,0 +1,93 @@
+"""Session fixtures for end-to-end tests: real wheels, real runtimes, one clean room.
+
+Each runtime is built once per session (by the real CLI) and shared by the tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from cleanroom import CleanRoom, require_root_tools
+from wheelfactory import sha256_of
+
+from e2e import BASES, HELLO, run_bundler  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bundler-cache")
+
+
+@pytest.fixture(scope="session")
+def yaml_wheel(tmp_path_factory) -> Path:
+    """PyYAML built from its sdist against Debian's libyaml (a non-system library)."""
+    out = tmp_path_factory.mktemp("yaml-wheel")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-binary", "pyyaml",
+         "pyyaml==6.0.2", "-w", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def app_lock(tmp_path_factory, yaml_wheel) -> Path:
+    """A pylock.toml: the hello app (a directory package), click from PyPI, PyYAML built above."""
+    hello = tomllib.loads((HELLO / "pylock.toml").read_text())
+    click = next(p for p in hello["packages"] if p["name"] == "click")["wheels"][0]
+    d = tmp_path_factory.mktemp("lock")
+    text = f'''lock-version = "1.0"
+created-by = "bundler-tests"
+
+[[packages]]
+name = "click"
+version = "8.1.8"
+[[packages.wheels]]
+name = "{click['name']}"
+url = "{click['url']}"
+hashes = {{ sha256 = "{click['hashes']['sha256']}" }}
+
+[[packages]]
+name = "pyyaml"
+version = "6.0.2"
+[[packages.wheels]]
+name = "{yaml_wheel.name}"
+path = "{yaml_wheel}"
+hashes = {{ sha256 = "{sha256_of(yaml_wheel)}" }}
+
+[[packages]]
+name = "hello"
+directory = {{ path = "{HELLO}" }}
+'''
+    lock = d / "pylock.toml"
+    lock.write_text(text)
+    return lock
+
+
+@pytest.fixture(scope="session")
+def runtimes(tmp_path_factory, app_lock, cache_dir) -> dict[str, Path]:
+    """name -> output dir holding ``hello/`` (dir) and the ``.tar.zst`` (archive)."""
+    built = {}
+    for name, python in BASES.items():
+        out = tmp_path_factory.mktemp(f"out-{name}")
+        proc = run_bundler(
+            "build", "--lock", str(app_lock), "--entry", "hello", "--entry", "yamlcheck=hello.cli:main",
+            "--name", "hello", "--python", python, "--format", "dir", "--format", "archive",
+            "--output-dir", str(out), "--cache-dir", str(cache_dir), "--compression-level", "3",
+        )
+        assert proc.returncode == 0, f"{name}: {proc.stderr}"
+        built[name] = out
+    return built
+
+
+@pytest.fixture(scope="session")
+def room(tmp_path_factory) -> CleanRoom:
+    require_root_tools()
+    return CleanRoom.create(tmp_path_factory.mktemp("room") / "root")
