@@ -109,7 +109,7 @@ def byte_compile(staged: StagedRuntime) -> None:
     """Compile stdlib and site-packages with the runtime's own interpreter."""
     root = staged.root
     cmd = [
-        str(root / staged.python), "-I", "-m", "compileall", "-q", "-j", "0",
+        str(root / staged.python), "-I", "-B", "-m", "compileall", "-q", "-f", "-j", "0",
         "--invalidation-mode", "unchecked-hash",
         "-s", str(root), "-p", "/",
         "-x", r"(/|^)(lib2to3/tests|test|tests)/.*bad",

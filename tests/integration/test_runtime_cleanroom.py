@@ -17,7 +17,7 @@ import pytest
 from bundler.elf import ElfFormat
 from bundler.pipeline import collect_binaries
 
-from e2e import BASES
+from e2e import BASES, run_bundler
 
 CHECK = r"""
 import json, os, sys, sysconfig
@@ -155,3 +155,25 @@ def test_archive_holds_the_same_runtime(runtimes, name, tmp_path):
     expected = {f"hello-1.0.0-linux-x86_64/{p.relative_to(runtimes[name] / 'hello').as_posix()}"
                 for p in (runtimes[name] / "hello").rglob("*")}
     assert set(names[1:]) == expected
+
+
+def test_build_is_reproducible(runtimes, app_lock, cache_dir, tmp_path):
+    """The same inputs give a byte-identical archive (sorted entries, fixed mtimes, hash pycs)."""
+    proc = run_bundler(
+        "build", "--lock", str(app_lock), "--entry", "hello", "--entry", "yamlcheck=hello.cli:main",
+        "--name", "hello", "--python", BASES["pyenv"], "--format", "archive",
+        "--output-dir", str(tmp_path), "--cache-dir", str(cache_dir), "--compression-level", "3",
+    )
+    assert proc.returncode == 0, proc.stderr
+    name = "hello-1.0.0-linux-x86_64.tar.zst"
+    assert (tmp_path / name).read_bytes() == (runtimes["pyenv"] / name).read_bytes()
+
+
+def test_pycs_are_unchecked_hash(runtimes):
+    import struct
+
+    pycs = list((runtimes["pyenv"] / "hello").rglob("*.pyc"))
+    assert len(pycs) > 500
+    for pyc in pycs:
+        flags = struct.unpack("<I", pyc.read_bytes()[4:8])[0]
+        assert flags == 0b01, pyc  # hash-based, check_source off
