@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := .apt-installed
-APT_PACKAGES := busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-term
+APT_PACKAGES := busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-base ncurses-term pypy3
 PYTEST_ARGS ?=
 
 .PHONY: demo test apt venv clean

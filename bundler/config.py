@@ -88,6 +88,8 @@ def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         typ = KEYS[key][0]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             raise ConfigError(f"{path}: [tool.bundler] {key} must be a {typ.__name__}")
+        if typ is list and not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{path}: [tool.bundler] {key} must be a list of strings")
     return data.get("project", {}) or {}, tool
 
 
@@ -146,8 +148,10 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
             raise ConfigError(f"--find-links {d}: not a directory")
 
     python_value, python_base = pick("python")
-    if python_value and ("/" in python_value) and not os.path.isabs(python_value):
-        python_value = str(python_base / python_value)
+    if python_value:
+        python_value = os.path.expanduser(python_value)
+        if "/" in python_value and not os.path.isabs(python_value):
+            python_value = str(python_base / python_value)
 
     level_value, _ = pick("compression-level")
     level = 19 if level_value is None else int(level_value)
