@@ -30,7 +30,8 @@ TERMINFO_SOURCES = ("/usr/share/terminfo", "/lib/terminfo", "/etc/terminfo")
 
 def _prefix_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str]:
     alts = "|".join(re.escape(p.rstrip("/")) for p in sorted(prefixes, key=len, reverse=True) if p.rstrip("/"))
-    return re.compile(rf"(?<![\w.\-/])(?:{alts})(?=/|$|[\s'\";:=)])")
+    # A whole path: at the start, after a separator or quote, or right after -L/-I/-R.
+    return re.compile(rf"(?:(?<![^\s'\"=:,(])|(?<=-[LIR]))(?:{alts})(?=/|$|[\s'\";:=,)])")
 
 
 def sysconfigdata_source(original: str, prefixes: tuple[str, ...]) -> str:

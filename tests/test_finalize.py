@@ -13,6 +13,8 @@ build_time_vars = {'prefix': '/root/.pyenv/versions/3.11.7',
  'CONFIG_ARGS': "'--prefix=/root/.pyenv/versions/3.11.7' '--enable-shared'",
  'LDFLAGS': '-L/root/.pyenv/versions/3.11.7/lib -Wl,-rpath,/root/.pyenv/versions/3.11.7/lib',
  'OTHER': '/root/.pyenv/versions/3.11.70/lib',
+ 'NESTED': '/x/root/.pyenv/versions/3.11.7/lib',
+ 'CPPFLAGS': '-I. -I/root/.pyenv/versions/3.11.7/include',
  'SIZEOF_INT': 4}
 """
 
@@ -31,4 +33,6 @@ def test_prefix_becomes_base_prefix_at_run_time(tmp_path):
     assert data["CONFIG_ARGS"] == f"'--prefix={base}' '--enable-shared'"
     assert data["LDFLAGS"] == f"-L{base}/lib -Wl,-rpath,{base}/lib"
     assert data["OTHER"] == "/root/.pyenv/versions/3.11.70/lib"  # only whole path components
+    assert data["NESTED"] == "/x/root/.pyenv/versions/3.11.7/lib"
+    assert data["CPPFLAGS"] == f"-I. -I{base}/include"
     assert data["SIZEOF_INT"] == 4

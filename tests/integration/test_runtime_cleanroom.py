@@ -177,3 +177,20 @@ def test_pycs_are_unchecked_hash(runtimes):
     for pyc in pycs:
         flags = struct.unpack("<I", pyc.read_bytes()[4:8])[0]
         assert flags == 0b01, pyc  # hash-based, check_source off
+
+
+def test_no_build_paths_in_text_files(runtimes):
+    """Text the interpreter reads names neither the base prefix nor the staging directory."""
+    import re
+    import tempfile
+
+    root = runtimes["pyenv"] / "hello"
+    prefix = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(BASES["pyenv"])), "..")).encode()
+    staging = os.path.join(tempfile.gettempdir(), "bundler-").encode()
+    for path in root.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        assert staging not in data, path
+        if path.suffix in (".py", ".pth", ".txt", ".cfg", ".json") or path.parent.name == "bin" and b"\0" not in data:
+            assert not re.search(rb"(?<![\w.])" + re.escape(prefix), data), path  # "./root/..." is WASM data
