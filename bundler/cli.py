@@ -35,14 +35,15 @@ def cli() -> None:
 @click.option("--name", metavar="NAME", help="Output name (default: the project's name, else the first entry).")
 @click.option("--version", "version", metavar="VERSION", help="Version used in output names.")
 @click.option("--format", "format", multiple=True, type=click.Choice(FORMATS),
-              help="Output kind: dir (runtime directory) or archive (.tar.zst). Repeatable; default dir.")
+              help="Output kind: onefile (self-extracting executable), dir (runtime directory) or "
+                   "archive (.tar.zst). Repeatable; default onefile.")
 @click.option("--output-dir", metavar="DIR", help="Where outputs go (default: <project>/dist).")
 @click.option("--find-links", "find_links", multiple=True, metavar="DIR",
               help="Directory of wheels to use before downloading. Repeatable.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
 @click.option("--index-url", metavar="URL", help="Index for hashed requirements (default: PyPI).")
 @click.option("--cache-dir", metavar="DIR", help="Download cache directory.")
-@click.option("--compression-level", type=int, metavar="N", help="zstd level for archives, 1-22 (default 19).")
+@click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 19).")
 @click.option("-v", "--verbose", count=True, help="More detail; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 def build(project_dir: Path | None, verbose: int, quiet: bool, **flags: object) -> None:
@@ -65,6 +66,58 @@ def build(project_dir: Path | None, verbose: int, quiet: bool, **flags: object) 
         )
         for out in result.outputs:
             click.echo(str(out))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--verify", is_flag=True, help="Check the payload hash, every frame and every entry.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("-v", "--verbose", count=True, help="Tracebacks on errors.")
+def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
+    """Show what a single-file ARTIFACT holds: manifest, layers, sizes, entry points."""
+    import json
+
+    from . import payload
+
+    _VERBOSE["level"] = 1 + verbose
+    trailer = payload.read_trailer(artifact)
+    manifest = payload.verify(artifact) if verify else payload.read_manifest(artifact, trailer)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    app = manifest.get("app", {})
+    entries = manifest.get("entry_points", {})
+    default = manifest.get("default_entry")
+    names = ", ".join(f"{n} (default)" if n == default else n for n in entries)
+    size = artifact.stat().st_size
+    lines = [
+        f"{app.get('name')} {app.get('version')} for {manifest.get('target')} (format {manifest.get('format')})",
+        f"  python    {manifest['python']['version']} ({manifest['python']['executable']})",
+        f"  glibc     >= {manifest.get('glibc_floor')}",
+        f"  entries   {names}",
+        f"  size      {_size(size)}: stub {_size(trailer.payload_offset)}, payload {_size(trailer.payload_length)}, "
+        f"manifest {_size(trailer.manifest_length)}",
+        f"  unpacked  {manifest['file_count']} files, {_size(manifest['uncompressed_size'])}",
+        f"  payload   sha256 {manifest['payload']['sha256']}",
+        "  layers",
+    ]
+    for layer in manifest["layers"]:
+        packed = sum(f["length"] for f in layer["frames"])
+        lines.append(
+            f"    {layer['name']:<13} {_size(packed):>9} -> {_size(layer['uncompressed_size']):>9}  "
+            f"{len(layer['frames'])} frames  {layer['files']} files"
+        )
+    if verify:
+        lines.append("verified: payload, every frame and every entry are intact")
+    click.echo("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

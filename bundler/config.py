@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-FORMATS = ("dir", "archive")
+FORMATS = ("onefile", "dir", "archive")
 _ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\s*=\s*(?P<value>[\w.]+\s*:\s*[\w.]+))?$")
 
 #: key -> (type, description); the README's table is this one.
@@ -27,13 +27,13 @@ KEYS: dict[str, tuple[type, str]] = {
     "lock": (str, "pylock.toml or hashed requirements.txt (default: pylock.toml in the project)"),
     "entry": (list, 'entry points: "NAME" (a console script of a locked package) or "NAME=module:function"'),
     "python": (str, "base CPython executable (default: the interpreter running bundler)"),
-    "format": (list, 'outputs: "dir", "archive" (default: ["dir"])'),
+    "format": (list, 'outputs: "onefile", "dir", "archive" (default: ["onefile"])'),
     "output-dir": (str, "where outputs go (default: <project>/dist, else ./dist)"),
     "find-links": (list, "directories searched for wheels before any download"),
     "offline": (bool, "never use the network; missing files are an error"),
     "index-url": (str, "package index for hashed requirements (default: https://pypi.org/simple)"),
     "cache-dir": (str, "download cache (default: $BUNDLER_CACHE_DIR, $XDG_CACHE_HOME/bundler, ~/.cache/bundler)"),
-    "compression-level": (int, "zstd level for archive outputs, 1-22 (default: 19)"),
+    "compression-level": (int, "zstd level for onefile and archive outputs, 1-22 (default: 19)"),
 }
 
 
@@ -127,7 +127,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         raise ConfigError(f"entry points named twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
 
     formats_value, _ = pick("format")
-    formats = tuple(dict.fromkeys(formats_value or ("dir",)))
+    formats = tuple(dict.fromkeys(formats_value or ("onefile",)))
     for f in formats:
         if f not in FORMATS:
             raise ConfigError(f"format {f!r}: choose from {', '.join(FORMATS)}")

@@ -60,3 +60,15 @@ class OutputError(BundlerError):
     """The output directory cannot be written."""
 
     exit_code = 9
+
+
+class PayloadError(BundlerError):
+    """An artifact or payload that breaks docs/FORMAT.md (damaged, truncated, or unpackable tree)."""
+
+    exit_code = 10
+
+
+class StubError(BundlerError):
+    """The native stub for a target cannot be built (Zig toolchain, zstd sources)."""
+
+    exit_code = 11

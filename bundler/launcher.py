@@ -33,11 +33,11 @@ def entry_script(python_name: str, module: str, attr: str) -> str:
     """A launcher that calls ``module:attr`` like a console script."""
     top = attr.split(".")[0]
     return header(python_name) + (
-        "import sys\n"
+        "import os, sys\n"
+        "# the single-file stub passes the name the user ran; keep it out of child processes\n"
+        "sys.argv[0] = os.environ.pop('BUNDLER_ARGV0', sys.argv[0])\n"
         f"from {module} import {top}\n"
         "if __name__ == '__main__':\n"
-        "    if sys.argv[0].endswith('.exe'):\n"
-        "        sys.argv[0] = sys.argv[0][:-4]\n"
         f"    sys.exit({attr}())\n"
     )
 

@@ -19,7 +19,11 @@ from .install import console_scripts, install_wheels, write_entries
 from .interpreter import BaseInterpreter, find_python, probe
 from .ldpath import host_resolver
 from .lock import read_lock
-from .output import ensure_writable_dir, write_archive, write_dir
+from . import payload
+from .layers import build_layer_map
+from .lock import DirectoryRef
+from .onefile import write_onefile
+from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir
 from .policy import load_policy
 from .stage import StagedRuntime, stage, strip
 from .target import Target, target_for
@@ -92,6 +96,41 @@ def _version_for(spec: BundleSpec, staged: StagedRuntime) -> str:
     return "0"
 
 
+def _onefile(spec, staged, target, interp, rel, version, items, report) -> Path:
+    from . import __version__
+    from .stub import build_stub
+
+    stub = build_stub(target.name, cache_dir=spec.cache_dir, offline=spec.offline, find_links=spec.find_links)
+    scripts = console_scripts(staged)
+    app_dists = {i.name for i in items if isinstance(i, DirectoryRef)}
+    app_dists |= {scripts[n].distribution for n, v in spec.entries if v is None and n in scripts}
+    layer_map = build_layer_map(
+        staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
+    )
+    manifest = {
+        "format": payload.FORMAT_VERSION,
+        "app": {"name": spec.name, "version": version},
+        "target": target.name,
+        "glibc_floor": rel.glibc_floor,
+        "python": {"version": interp.full_version, "executable": staged.python},
+        "entry_points": {n: f"bin/{n}" for n, _v in spec.entries},
+        "default_entry": spec.entries[0][0],
+        "build": {"bundler": __version__, "source_date_epoch": source_date_epoch()},
+    }
+    result = write_onefile(
+        staged.root,
+        spec.output_dir / f"{spec.name}-{version}-{target.name}",
+        stub=stub,
+        layers=layer_map,
+        manifest=manifest,
+        level=spec.compression_level,
+        cache=payload.FrameCache(spec.cache_dir / "frames"),
+    )
+    p = result.packed
+    report("onefile", f"{p.frames_compressed} frames compressed, {p.frames_cached} reused from the cache")
+    return result.path
+
+
 def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
     timings: list[tuple[str, float]] = []
     t0 = time.monotonic()
@@ -137,6 +176,8 @@ def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
         for fmt in spec.formats:
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / spec.name))
+            elif fmt == "onefile":
+                outputs.append(_onefile(spec, staged, target, interp, rel, version, items, report))
             elif fmt == "archive":
                 name = f"{spec.name}-{version}-{target.name}"
                 outputs.append(

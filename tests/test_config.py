@@ -77,7 +77,7 @@ def test_defaults(tmp_path, cwd):
     assert spec.version == "1.2.3"  # [project].version
     assert spec.lock == d / "pylock.toml"
     assert spec.python is None
-    assert spec.formats == ("dir",)
+    assert spec.formats == ("onefile",)
     assert spec.output_dir == d / "dist"
     assert spec.find_links == ()
     assert spec.offline is False
@@ -372,7 +372,7 @@ def test_bad_format(tmp_path, cwd, source):
     else:
         d = project(tmp_path, 'entry = ["x"]\nformat = ["zip"]\n')
         cli = {}
-    with pytest.raises(ConfigError, match="format 'zip': choose from dir, archive"):
+    with pytest.raises(ConfigError, match="format .zip.: choose from onefile, dir, archive"):
         resolve(d, cli, cwd=cwd)
 
 

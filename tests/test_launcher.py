@@ -18,7 +18,7 @@ def _fake_runtime(root: Path) -> Path:
     (root / "pkg").mkdir()
     (root / "pkg" / "mod.py").write_text("import sys\ndef main():\n    print('argv', sys.argv[1:])\n    return 3\n")
     script = bin_dir / "tool"
-    script.write_text(launcher.entry_script("python3.11", "mod", "main").replace("import sys\n", "import sys\nsys.path.insert(0, __file__.rsplit('/', 2)[0] + '/pkg')\n", 1))
+    script.write_text(launcher.entry_script("python3.11", "mod", "main").replace("import os, sys\n", "import os, sys\nsys.path.insert(0, __file__.rsplit('/', 2)[0] + '/pkg')\n", 1))
     script.chmod(0o755)
     return script
 
