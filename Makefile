@@ -31,8 +31,9 @@ venv: $(STAMP)
 
 demo: $(APT_STAMP) $(STAMP)
 	rm -rf examples/hello/dist
-	$(VENV)/bin/bundler build examples/hello --format dir --format archive
-	examples/hello/dist/hello/bin/hello --name "fresh machine"
+	$(VENV)/bin/bundler build examples/hello
+	$(VENV)/bin/bundler inspect examples/hello/dist/hello-1.0.0-linux-x86_64
+	examples/hello/dist/hello-1.0.0-linux-x86_64 --name "fresh machine"
 
 test: $(APT_STAMP) $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -24,6 +24,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from .digest import sha256_file
 from .errors import BuildError, FetchError
 from .lock import DirectoryRef, HashedRequirement, LockedItem, WheelRef
 from .localbuild import build_wheel
@@ -83,6 +84,33 @@ def _fetch(item: LockedItem, target: Target, options: FetchOptions, report: Prog
     return _fetch_directory(item, options, report)
 
 
+# --- a pinned file of a project (not from the lock: e.g. the stub's zstd sources) ---------
+
+
+def fetch_pinned(project: str, filename: str, sha256: str, options: FetchOptions, report: Progress | None = None) -> Path:
+    """*filename* of *project*: from --find-links, the cache, or the index; verified against *sha256*."""
+    report = report or _silent
+    found = _in_find_links(filename, options.find_links)
+    if found is not None:
+        actual = sha256_file(found)
+        if actual != sha256:
+            raise _mismatch(filename, f"--find-links {found.parent}", actual, sha256)
+        return found
+    dest = _cache_path(options.cache_dir, sha256, filename)
+    if dest.is_file():
+        report("cached", filename)
+        return dest
+    if options.offline:
+        raise _offline_error(f"{filename} ({project})")
+    page_url, page = _index_page(canonicalize_name(project), options)
+    entry = next((f for f in page["files"] if isinstance(f, dict) and f.get("filename") == filename), None)
+    if entry is None or not entry.get("url"):
+        raise FetchError(f"{page_url} does not list {filename}; put the file in a --find-links directory")
+    report("download", filename)
+    _download(urljoin(page_url, entry["url"]), dest, sha256, options)
+    return dest
+
+
 # --- locked wheel files -------------------------------------------------------------------
 
 
@@ -129,7 +157,7 @@ def _in_find_links(filename: str, find_links: tuple[Path, ...]) -> Path | None:
 def _use_local(path: Path, filename: str, expected: str | None, where: str, report: Progress) -> FetchedWheel:
     """Verify a local wheel in place (a lock without a hash is trusted for local files)."""
     if expected is not None:
-        actual = _sha256_file(path)
+        actual = sha256_file(path)
         if actual != expected:
             raise _mismatch(filename, where, actual, expected)
     report("local", str(path))
@@ -185,14 +213,6 @@ def _download(url: str, dest: Path, expected: str, options: FetchOptions) -> Non
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- the network (only reached when not offline) ------------------------------------------
@@ -285,7 +305,7 @@ def _best_in_find_links(req: HashedRequirement, target: Target, find_links: tupl
             if rank is not None and path.is_file():
                 candidates.append((rank, path.name, path))
     for _, _, path in sorted(candidates):
-        if _sha256_file(path) in req.sha256s:
+        if sha256_file(path) in req.sha256s:
             return path
     return None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import finalize as fin
 from . import relocate
+from .digest import sha256_file
 from .config import BundleSpec
 from .elf import ElfFormat
 from .errors import ConfigError
@@ -71,7 +72,7 @@ def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = _
         policy=policy,
         resolver=host_resolver(arch, policy.library_dirs(arch)),
         read=fmt.read,
-        digest=relocate.sha256_file,
+        digest=sha256_file,
     )
     report("relocate", f"{len(binaries)} binaries, vendoring {len(plan.vendored)} libraries, rewriting {len(plan.edits)}")
     relocate.apply(root, plan, fmt, prepare=strip)

@@ -9,7 +9,6 @@ anything that would still reach outside the runtime.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .binfmt import BinaryEdit, BinaryFormat, BinaryInfo
+
 from .elf import glibc_floor
 from .errors import RelocationError
 from .ldpath import Resolver, expand_origin
@@ -245,10 +245,3 @@ def verify(
         glibc_floor=glibc_floor(list(binaries.values())),
     )
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

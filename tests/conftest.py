@@ -15,3 +15,9 @@ from bundler.target import Target, target_for
 def host_target() -> Target:
     """The target of the interpreter running the tests."""
     return target_for(probe(Path(sys.executable)))
+
+
+@pytest.fixture(scope="session")
+def build_cache(tmp_path_factory) -> Path:
+    """One bundler cache (downloads, built stub, compressed frames) for the whole session."""
+    return tmp_path_factory.mktemp("bundler-cache")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bundler import relocate
+from bundler.digest import sha256_file
 from bundler.elf import ElfFormat, glibc_floor
 from bundler.errors import RelocationError
 from bundler.ldpath import Resolver
@@ -39,7 +40,7 @@ def _plan(root: Path, origins=None):
     binaries = collect_binaries(root, FMT, "x86_64")
     return relocate.plan(
         root, binaries, origins or {}, policy=POLICY,
-        resolver=Resolver("x86_64", HOST_DIRS), read=FMT.read, digest=relocate.sha256_file,
+        resolver=Resolver("x86_64", HOST_DIRS), read=FMT.read, digest=sha256_file,
     )
 
 

@@ -19,8 +19,8 @@ from e2e import BASES, HELLO, run_bundler  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("bundler-cache")
+def cache_dir(build_cache) -> Path:
+    return build_cache
 
 
 @pytest.fixture(scope="session")
@@ -73,13 +73,13 @@ directory = {{ path = "{HELLO}" }}
 
 @pytest.fixture(scope="session")
 def runtimes(tmp_path_factory, app_lock, cache_dir) -> dict[str, Path]:
-    """name -> output dir holding ``hello/`` (dir) and the ``.tar.zst`` (archive)."""
+    """name -> output dir holding ``hello/`` (dir), the ``.tar.zst`` (archive) and the single file."""
     built = {}
     for name, python in BASES.items():
         out = tmp_path_factory.mktemp(f"out-{name}")
         proc = run_bundler(
             "build", "--lock", str(app_lock), "--entry", "hello", "--entry", "yamlcheck=hello.cli:main",
-            "--name", "hello", "--python", python, "--format", "dir", "--format", "archive",
+            "--name", "hello", "--python", python, "--format", "dir", "--format", "archive", "--format", "onefile",
             "--output-dir", str(out), "--cache-dir", str(cache_dir), "--compression-level", "3",
         )
         assert proc.returncode == 0, f"{name}: {proc.stderr}"

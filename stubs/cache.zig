@@ -1,0 +1,215 @@
+//! The cache of unpacked runtimes:
+//!
+//!     <root>/<app>/<first 16 hex of payload sha256>/      a complete tree
+//!     <root>/<app>/<key>/.bundler-complete                 written last, before the rename
+//!     <root>/<app>/.tmp-<key>-<pid>-<random>/              a tree being unpacked
+//!
+//! A tree is unpacked into a private temp directory and renamed into place,
+//! so a tree without the marker never appears under its final name; the
+//! first process to rename wins and the others use its tree.
+
+const std = @import("std");
+const sys = @import("sys.zig").Impl;
+const fail = @import("fail.zig");
+const artifact = @import("artifact.zig");
+const extract = @import("extract.zig");
+const Env = @import("env.zig").Env;
+
+pub const marker = ".bundler-complete";
+
+/// The app's directory in a usable cache root.
+pub const Cache = struct {
+    /// Absolute path of the cache root.
+    root: []const u8,
+    root_fd: sys.Fd,
+    /// `<root>/<app>`, opened without following symlinks.
+    app_fd: sys.Fd,
+};
+
+// ---------------------------------------------------------------- choosing the root
+
+const Candidate = struct { path: []const u8, private: bool };
+
+/// The first usable root: the user's cache dir ($BUNDLER_CACHE_DIR, else
+/// $XDG_CACHE_HOME/bundler, else $HOME/.cache/bundler), then a private
+/// bundler-<uid> directory in $TMPDIR and /tmp.
+pub fn open(gpa: std.mem.Allocator, env: Env, app: []const u8) (fail.Failed || error{OutOfMemory})!Cache {
+    var tried: std.ArrayList(u8) = .empty;
+    const uid = sys.effectiveUid();
+    var candidates: [4]?Candidate = @splat(null);
+    if (env.nonEmpty("BUNDLER_CACHE_DIR")) |d| {
+        candidates[0] = .{ .path = d, .private = false };
+    } else if (env.nonEmpty("XDG_CACHE_HOME")) |d| {
+        if (d[0] == '/') candidates[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/bundler", .{d}), .private = false };
+    }
+    if (candidates[0] == null) if (env.nonEmpty("HOME")) |d| {
+        candidates[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/.cache/bundler", .{d}), .private = false };
+    };
+    if (env.nonEmpty("TMPDIR")) |d| {
+        const trimmed = std.mem.trimEnd(u8, d, "/");
+        if (!std.mem.eql(u8, trimmed, "/tmp"))
+            candidates[1] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/bundler-{d}", .{ trimmed, uid }), .private = true };
+    }
+    candidates[2] = .{ .path = try std.fmt.allocPrint(gpa, "/tmp/bundler-{d}", .{uid}), .private = true };
+    for (candidates) |maybe| {
+        const c = maybe orelse continue;
+        if (try tryRoot(gpa, c, app, uid)) |cache| return cache;
+        if (tried.items.len > 0) try tried.appendSlice(gpa, ", ");
+        try tried.print(gpa, "{s} ({s})", .{ c.path, why });
+    }
+    return fail.record(.no_cache, "no usable cache directory to unpack {s} into (tried {s}); set BUNDLER_CACHE_DIR to a writable directory.", .{ app, tried.items });
+}
+
+/// Why the last candidate was refused (main thread only).
+var why: []const u8 = "";
+
+fn refuse(reason: []const u8) ?Cache {
+    why = reason;
+    return null;
+}
+
+fn refuseErrno() ?Cache {
+    return refuse(sys.errnoText(sys.errno()));
+}
+
+/// The candidate as a Cache if it is (or can be made) a directory owned by us
+/// in which we can create the app's directory.
+fn tryRoot(gpa: std.mem.Allocator, c: Candidate, app: []const u8, uid: u32) error{OutOfMemory}!?Cache {
+    var z: sys.PathZ = .{};
+    const path = z.of(c.path) catch return refuseErrno();
+    if (c.private) {
+        // In a shared directory: create it ourselves, never through a symlink.
+        sys.makeDir(sys.cwd, path, 0o700) catch if (!sys.isExists(sys.errno())) return refuseErrno();
+    } else sys.makePath(path, 0o700) catch {}; // errors show when it is opened
+    const fd = (if (c.private) sys.openDir(sys.cwd, path) else sys.openDirFollow(path)) catch return refuseErrno();
+    var keep = false;
+    defer if (!keep) sys.close(fd);
+    const st = sys.statFd(fd) catch return refuseErrno();
+    if (st.uid != uid) return refuse("not owned by the current user");
+    const app_fd = openAppDir(fd, app) orelse return refuseErrno();
+    var buf: [sys.max_path]u8 = undefined;
+    const abs = try gpa.dupe(u8, sys.pathOfFd(fd, &buf) catch c.path);
+    keep = true;
+    return .{ .root = abs, .root_fd = fd, .app_fd = app_fd };
+}
+
+fn openAppDir(root: sys.Fd, app: []const u8) ?sys.Fd {
+    var z: sys.PathZ = .{};
+    const name = z.of(app) catch return null;
+    sys.makeDir(root, name, 0o700) catch if (!sys.isExists(sys.errno())) return null;
+    return sys.openDir(root, name) catch null;
+}
+
+// ---------------------------------------------------------------- the tree
+
+/// The absolute path of a complete tree for *art*, unpacking it first if needed.
+pub fn tree(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (fail.Failed || error{OutOfMemory})![]const u8 {
+    const key = art.key();
+    const path = try std.fmt.allocPrint(gpa, "{s}/{s}/{s}", .{ cache.root, art.manifest.app.name, key });
+    if (isComplete(cache.app_fd, key)) return path;
+    fail.context.dest = cache.root;
+    errdefer removeAppDirIfEmpty(cache, art.manifest.app.name);
+    removeStaleTemps(cache.app_fd);
+    // Retried only if a tree without the marker keeps appearing (tampering).
+    for (0..3) |_| {
+        discardIncomplete(cache.app_fd, key);
+        if (try unpack(gpa, cache, art)) return path;
+    }
+    return fail.writeFailed(path, .EXIST);
+}
+
+fn isComplete(app_fd: sys.Fd, key: []const u8) bool {
+    var buf: [64]u8 = undefined;
+    const rel = std.fmt.bufPrintSentinel(&buf, "{s}/" ++ marker, .{key}, 0) catch return false;
+    const st = sys.statAt(app_fd, rel, false) catch return false;
+    return st.kind == .file;
+}
+
+/// A tree under the final name without the marker should not exist; remove it.
+fn discardIncomplete(app_fd: sys.Fd, key: []const u8) void {
+    var z: sys.PathZ = .{};
+    const name = z.of(key) catch return;
+    if (!isComplete(app_fd, key)) sys.removeTree(app_fd, name) catch {};
+}
+
+/// Unpacks into a temp directory and renames it into place. True when a
+/// complete tree is in place (ours or a concurrent winner's).
+fn unpack(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (fail.Failed || error{OutOfMemory})!bool {
+    const key = art.key();
+    var name_buf: [64]u8 = undefined;
+    const tmp = tempName(&name_buf, key);
+    sys.makeDir(cache.app_fd, tmp, 0o700) catch return fail.writeFailed(tmp, sys.errno());
+    var fd = sys.openDir(cache.app_fd, tmp) catch return fail.writeFailed(tmp, sys.errno());
+    var keep = false;
+    defer {
+        if (fd >= 0) sys.close(fd);
+        if (!keep) sys.removeTree(cache.app_fd, tmp) catch {};
+    }
+    try extract.run(gpa, art, .{ .dir = fd });
+    try writeMarker(fd, art.manifest.payload.sha256);
+    sys.close(fd);
+    fd = -1;
+    var z: sys.PathZ = .{};
+    const final = z.of(key) catch unreachable;
+    sys.rename(cache.app_fd, tmp, final) catch {
+        if (!sys.isExists(sys.errno())) return fail.writeFailed(final, sys.errno());
+        return isComplete(cache.app_fd, key); // another process won the race
+    };
+    keep = true;
+    return true;
+}
+
+/// ".tmp-<key>-<pid>-<16 random hex>"
+fn tempName(buf: *[64]u8, key: []const u8) [:0]const u8 {
+    var rnd: [8]u8 = undefined;
+    sys.randomBytes(&rnd);
+    return std.fmt.bufPrintSentinel(buf, ".tmp-{s}-{d}-{s}", .{ key, sys.getPid(), &std.fmt.bytesToHex(rnd, .lower) }, 0) catch unreachable;
+}
+
+fn writeMarker(dir: sys.Fd, sha256: []const u8) fail.Failed!void {
+    const fd = sys.createFile(dir, marker, 0o644) catch {
+        if (sys.isExists(sys.errno())) return fail.damaged("the payload contains the reserved name " ++ marker, .{});
+        return fail.writeFailed(marker, sys.errno());
+    };
+    defer sys.close(fd);
+    var buf: [80]u8 = undefined;
+    const line = std.fmt.bufPrint(&buf, "{s}\n", .{sha256}) catch unreachable;
+    sys.writeAll(fd, line) catch return fail.writeFailed(marker, sys.errno());
+}
+
+/// Removes `.tmp-<key>-<pid>-<random>` trees whose process is gone (killed
+/// while unpacking). Best effort: a failure here never stops the run.
+fn removeStaleTemps(app_fd: sys.Fd) void {
+    var it: sys.DirIterator = .{ .fd = app_fd };
+    const me = sys.getPid();
+    while (it.next() catch null) |entry| {
+        const pid = tempOwner(entry.name) orelse continue;
+        if (pid != me and !sys.pidAlive(pid)) sys.removeTree(app_fd, entry.name) catch {};
+    }
+}
+
+/// The pid in ".tmp-<16 hex>-<pid>-<hex>", or null if *name* is not a temp tree.
+fn tempOwner(name: []const u8) ?i32 {
+    const prefix = ".tmp-";
+    if (!std.mem.startsWith(u8, name, prefix) or name.len < prefix.len + 17) return null;
+    const rest = name[prefix.len + 16 ..];
+    if (rest[0] != '-') return null;
+    var parts = std.mem.splitScalar(u8, rest[1..], '-');
+    const pid = std.fmt.parseInt(i32, parts.next() orelse return null, 10) catch return null;
+    _ = parts.next() orelse return null;
+    return pid;
+}
+
+/// After a failed first run, leave no empty `<root>/<app>` behind (best effort;
+/// it fails harmlessly if another tree or process uses it).
+fn removeAppDirIfEmpty(cache: Cache, app: []const u8) void {
+    var z: sys.PathZ = .{};
+    const name = z.of(app) catch return;
+    sys.removeEntry(cache.root_fd, name, true) catch {};
+}
+
+test "temp names" {
+    try std.testing.expectEqual(@as(?i32, 42), tempOwner(".tmp-0123456789abcdef-42-00ff"));
+    try std.testing.expectEqual(@as(?i32, null), tempOwner(".tmp-0123456789abcdef-42"));
+    try std.testing.expectEqual(@as(?i32, null), tempOwner("0123456789abcdef"));
+}

@@ -1,0 +1,261 @@
+//! Unpacking the payload: every frame is read, its SHA-256 checked, then it is
+//! decompressed by libzstd and its entries validated and (unless verifying)
+//! created under a root directory. Frames are independent, so up to
+//! min(CPUs, frames, 8) threads take them from a shared queue.
+//!
+//! A thread that fails records the failure (fail.zig) and stops; the others
+//! stop at their next frame. The caller removes the half-written tree.
+
+const std = @import("std");
+const sys = @import("sys.zig").Impl;
+const fail = @import("fail.zig");
+const artifact = @import("artifact.zig");
+const entries = @import("entries.zig");
+const zstd = @import("zstd.zig");
+
+const Sha256 = std.crypto.hash.sha2.Sha256;
+const max_threads = 8;
+
+pub const Target = union(enum) {
+    /// Check everything, write nothing.
+    verify,
+    /// Create the entries under this directory (an open fd).
+    dir: sys.Fd,
+};
+
+const Shared = struct {
+    art: *const artifact.Artifact,
+    target: Target,
+    next: std.atomic.Value(usize) = .init(0),
+    umask: u32,
+};
+
+/// Unpacks (or verifies) every frame of *art*; failures are recorded in fail.zig.
+pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target) fail.Failed!void {
+    var shared: Shared = .{ .art = art, .target = target, .umask = sys.umask() };
+    const n = @max(1, @min(sys.cpuCount(), art.jobs.len, max_threads));
+    var workers: [max_threads]Worker = undefined;
+    var threads: [max_threads]?std.Thread = @splat(null);
+    for (workers[0..n]) |*w| w.* = .{ .shared = &shared, .gpa = gpa };
+    // The main thread is worker 0; extra threads are a speed-up, not a requirement.
+    for (1..n) |i| {
+        threads[i] = std.Thread.spawn(.{ .stack_size = 1 << 20 }, Worker.loop, .{&workers[i]}) catch null;
+    }
+    workers[0].loop();
+    for (threads[1..n]) |t| if (t) |thread| thread.join();
+    defer for (workers[0..n]) |*w| w.deinit();
+    if (!fail.failed() and target == .verify) try checkPaths(gpa, workers[0..n]);
+    if (fail.failed()) return error.Failed;
+}
+
+const Paths = std.StringHashMapUnmanaged(entries.Kind);
+const Seen = struct { path: []const u8, kind: entries.Kind };
+
+/// verify: what extraction gets from the filesystem (O_EXCL, EEXIST,
+/// O_NOFOLLOW): each path appears once, and nothing lies under a file or symlink.
+fn checkPaths(gpa: std.mem.Allocator, workers: []const Worker) fail.Failed!void {
+    var paths: Paths = .empty;
+    defer paths.deinit(gpa);
+    for (workers) |*w| {
+        for (w.seen.items) |s| {
+            const gop = paths.getOrPut(gpa, s.path) catch return fail.outOfMemory();
+            if (gop.found_existing) return fail.damaged("{s} appears twice in the payload", .{s.path});
+            gop.value_ptr.* = s.kind;
+        }
+    }
+    try checkParents(&paths);
+}
+
+/// verify: nothing lies under a file or a symlink (extraction gets this from O_NOFOLLOW).
+fn checkParents(paths: *const Paths) fail.Failed!void {
+    var it = paths.keyIterator();
+    while (it.next()) |path| {
+        var end: usize = 0;
+        while (std.mem.indexOfScalarPos(u8, path.*, end, '/')) |slash| : (end = slash + 1) {
+            const kind = paths.get(path.*[0..slash]) orelse continue;
+            if (kind != .dir) return fail.damaged("{s} lies under a file or a symlink of the payload", .{path.*});
+        }
+    }
+}
+
+const Worker = struct {
+    shared: *Shared,
+    gpa: std.mem.Allocator,
+    decoder: ?zstd.Decoder = null,
+    compressed: []u8 = &.{},
+    plain: []u8 = &.{},
+    parents: ?Parents = null,
+    /// verify: every path seen (owned copies), checked for duplicates at the end.
+    seen: std.ArrayList(Seen) = .empty,
+
+    fn loop(self: *Worker) void {
+        const jobs = self.shared.art.jobs;
+        while (!fail.failed()) {
+            const i = self.shared.next.fetchAdd(1, .monotonic);
+            if (i >= jobs.len) break;
+            self.frame(&jobs[i]) catch return;
+        }
+    }
+
+    fn deinit(self: *Worker) void {
+        if (self.decoder) |d| d.deinit();
+        if (self.parents) |*p| p.deinit();
+        self.gpa.free(self.compressed);
+        self.gpa.free(self.plain);
+        for (self.seen.items) |s| self.gpa.free(s.path);
+        self.seen.deinit(self.gpa);
+    }
+
+    fn frame(self: *Worker, job: *const artifact.Job) fail.Failed!void {
+        const f = job.frame;
+        const src = try self.buffer(&self.compressed, f.length);
+        const art = self.shared.art;
+        const got = sys.preadAll(art.fd, src, art.trailer.payload_offset + f.offset) catch
+            return fail.damaged("cannot read the payload: {s}", .{sys.errnoText(sys.errno())});
+        if (got != src.len) return fail.damaged("the payload is cut short", .{});
+        var digest: [32]u8 = undefined;
+        Sha256.hash(src, &digest, .{});
+        if (!artifact.hexEquals(digest, f.sha256))
+            return fail.damaged("frame {d} of layer {s}: checksum mismatch", .{ job.index, job.layer });
+        const plain = try self.decompress(job, src);
+        try self.entriesOf(job, plain);
+    }
+
+    /// A reusable buffer of exactly *size* bytes (grown, never shrunk).
+    fn buffer(self: *Worker, buf: *[]u8, size: u64) fail.Failed![]u8 {
+        const n: usize = @intCast(size);
+        if (buf.len < n) {
+            self.gpa.free(buf.*);
+            buf.* = &.{};
+            buf.* = self.gpa.alloc(u8, n) catch return fail.outOfMemory();
+        }
+        return buf.*[0..n];
+    }
+
+    fn decompress(self: *Worker, job: *const artifact.Job, src: []const u8) fail.Failed![]const u8 {
+        const size = job.frame.uncompressed_size;
+        // One byte of slack tells "larger than announced" from "exactly right".
+        const dst = try self.buffer(&self.plain, size + 1);
+        if (self.decoder == null) self.decoder = zstd.Decoder.init() catch return fail.outOfMemory();
+        switch (self.decoder.?.decompress(dst, src)) {
+            .err => |name| return fail.damaged("frame {d} of layer {s} does not decompress: {s}", .{ job.index, job.layer, name }),
+            .size => |n| if (n != size)
+                return fail.damaged("frame {d} of layer {s} has {d} bytes, not {d}", .{ job.index, job.layer, n, size }),
+        }
+        return dst[0..@intCast(size)];
+    }
+
+    fn entriesOf(self: *Worker, job: *const artifact.Job, plain: []const u8) fail.Failed!void {
+        var it: entries.Iterator = .{ .buf = plain };
+        while (true) {
+            if (fail.failed()) return error.Failed;
+            const next = it.next() catch |e|
+                return fail.damaged("frame {d} of layer {s}: {s}", .{ job.index, job.layer, entries.describe(e) });
+            const entry = next orelse break;
+            switch (self.shared.target) {
+                .verify => {
+                    const copy = self.gpa.dupe(u8, entry.path) catch return fail.outOfMemory();
+                    self.seen.append(self.gpa, .{ .path = copy, .kind = entry.kind }) catch return fail.outOfMemory();
+                },
+                .dir => |root| try self.create(root, entry),
+            }
+        }
+    }
+
+    fn create(self: *Worker, root: sys.Fd, entry: entries.Entry) fail.Failed!void {
+        if (self.parents == null) self.parents = .{ .root = root };
+        const where = entries.split(entry.path);
+        const dir = try self.parents.?.open(where.parent, entry.path);
+        var z: sys.PathZ = .{};
+        const name = z.of(where.name) catch return fail.writeFailed(entry.path, sys.errno());
+        switch (entry.kind) {
+            .dir => try makeDir(dir, name, entry),
+            .file => try writeFile(dir, name, entry, self.shared.umask),
+            .symlink => try makeLink(dir, name, entry),
+        }
+    }
+};
+
+/// Directories get the entry's mode plus owner rwx, so the tree can always be
+/// filled and removed by its owner.
+fn makeDir(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry) fail.Failed!void {
+    const mode = entry.mode | 0o700;
+    sys.makeDir(dir, name, mode) catch if (!sys.isExists(sys.errno())) return fail.writeFailed(entry.path, sys.errno());
+    const fd = sys.openDir(dir, name) catch {
+        if (sys.isNotADirectory(sys.errno())) return fail.damaged("{s} appears twice in the payload", .{entry.path});
+        return fail.writeFailed(entry.path, sys.errno());
+    };
+    defer sys.close(fd);
+    sys.setMode(fd, mode) catch return fail.writeFailed(entry.path, sys.errno());
+}
+
+fn writeFile(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry, umask: u32) fail.Failed!void {
+    const fd = sys.createFile(dir, name, entry.mode) catch return inTheWay(entry.path);
+    defer sys.close(fd);
+    sys.writeAll(fd, entry.data) catch return fail.writeFailed(entry.path, sys.errno());
+    if (entry.mode & umask != 0) sys.setMode(fd, entry.mode) catch return fail.writeFailed(entry.path, sys.errno());
+}
+
+fn makeLink(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry) fail.Failed!void {
+    var z: sys.PathZ = .{};
+    const target = z.of(entry.data) catch return fail.writeFailed(entry.path, sys.errno());
+    sys.symlink(target, dir, name) catch return inTheWay(entry.path);
+}
+
+/// EEXIST, ELOOP, ENOTDIR while creating: the payload names a path twice or
+/// puts something under a file or symlink, which the writer never does.
+fn inTheWay(path: []const u8) fail.Failed {
+    const e = sys.errno();
+    if (sys.isExists(e)) return fail.damaged("{s} appears twice in the payload", .{path});
+    if (sys.isNotADirectory(e)) return fail.damaged("{s} lies under a file or a symlink of the payload", .{path});
+    return fail.writeFailed(path, e);
+}
+
+/// The directory an entry goes into, opened component by component with
+/// O_NOFOLLOW (a symlink in the payload can never redirect a write), created
+/// (0755) when missing. The last one is kept open: entries are sorted by path,
+/// so consecutive entries usually share it.
+const Parents = struct {
+    root: sys.Fd,
+    path: [entries.max_path]u8 = undefined,
+    len: usize = 0,
+    fd: ?sys.Fd = null,
+
+    fn deinit(self: *Parents) void {
+        if (self.fd) |fd| sys.close(fd);
+        self.fd = null;
+    }
+
+    /// The open directory *parent*; *path* (the entry's) is for messages.
+    fn open(self: *Parents, parent: []const u8, path: []const u8) fail.Failed!sys.Fd {
+        if (parent.len == 0) return self.root;
+        if (self.fd) |fd| if (std.mem.eql(u8, self.path[0..self.len], parent)) return fd;
+        self.deinit();
+        const fd = try walk(self.root, parent, path);
+        @memcpy(self.path[0..parent.len], parent);
+        self.len = parent.len;
+        self.fd = fd;
+        return fd;
+    }
+
+    fn walk(root: sys.Fd, parent: []const u8, path: []const u8) fail.Failed!sys.Fd {
+        var cur = root;
+        errdefer if (cur != root) sys.close(cur);
+        var it = std.mem.splitScalar(u8, parent, '/');
+        while (it.next()) |part| {
+            var z: sys.PathZ = .{};
+            const name = z.of(part) catch return fail.writeFailed(path, sys.errno());
+            const next = try openOrMake(cur, name, path);
+            if (cur != root) sys.close(cur);
+            cur = next;
+        }
+        return cur;
+    }
+
+    fn openOrMake(dir: sys.Fd, name: [:0]const u8, path: []const u8) fail.Failed!sys.Fd {
+        if (sys.openDir(dir, name)) |fd| return fd else |_| {}
+        if (!sys.isNotFound(sys.errno())) return inTheWay(path);
+        sys.makeDir(dir, name, 0o755) catch if (!sys.isExists(sys.errno())) return fail.writeFailed(path, sys.errno());
+        return sys.openDir(dir, name) catch return inTheWay(path);
+    }
+};

@@ -1,0 +1,88 @@
+//! Replacing the stub with the runtime's interpreter (execve): exit codes,
+//! signals, stdin/stdout and the terminal all belong to Python from then on.
+
+const std = @import("std");
+const sys = @import("sys.zig").Impl;
+const fail = @import("fail.zig");
+const artifact = @import("artifact.zig");
+const envmod = @import("env.zig");
+const Env = envmod.Env;
+
+/// Never passed on to Python unless BUNDLER_ISOLATE=0 (they would point it at another installation).
+const python_vars = [_][]const u8{ "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE", "PYTHONSTARTUP", "PYTHONEXECUTABLE" };
+/// Set by the stub for the launcher (replaced, never inherited), or meant for this stub only.
+const stub_vars = [_][]const u8{ "BUNDLER_ARTIFACT", "BUNDLER_ARGV0", "BUNDLER_STUB" };
+
+pub const What = enum {
+    /// `<python> -I <entry script> ARGS…`
+    entry,
+    /// `<python> -I ARGS…` (BUNDLER_STUB=python)
+    python,
+};
+
+pub const Launch = struct {
+    args: []const [*:0]const u8,
+    env: Env,
+    tree: []const u8,
+    art: *const artifact.Artifact,
+    what: What,
+};
+
+/// Execs the interpreter; returns only by failing.
+pub fn exec(gpa: std.mem.Allocator, l: Launch) (fail.Failed || error{OutOfMemory}) {
+    const isolate = !std.mem.eql(u8, l.env.get("BUNDLER_ISOLATE") orelse "", "0");
+    const python = try join(gpa, l.tree, l.art.manifest.python.executable);
+    var argv: std.ArrayList(?[*:0]const u8) = .empty;
+    try argv.append(gpa, python);
+    if (isolate) try argv.append(gpa, "-I");
+    if (l.what == .entry) try argv.append(gpa, try join(gpa, l.tree, try entryScript(l)));
+    if (l.args.len > 1) for (l.args[1..]) |a| try argv.append(gpa, a);
+    try argv.append(gpa, null);
+    const envp = try environment(gpa, l, isolate);
+    const e = sys.exec(python, @ptrCast(argv.items.ptr), @ptrCast(envp.ptr));
+    if (sys.isNotPermitted(e)) return fail.record(
+        .exec_failed,
+        "cannot start {s} ({s}); if that directory is on a filesystem mounted noexec, set BUNDLER_CACHE_DIR to a directory where programs may run.",
+        .{ python, sys.errnoText(e) },
+    );
+    return fail.record(.exec_failed, "cannot start {s} ({s}); delete {s} so that the next run unpacks it again.", .{ python, sys.errnoText(e), l.tree });
+}
+
+/// The name the user ran (argv[0]), or the artifact's path if there is none.
+fn argv0(l: Launch) []const u8 {
+    return if (l.args.len > 0) std.mem.span(l.args[0]) else l.art.path;
+}
+
+/// The entry point named like the program (`basename(argv[0])`, minus `.exe`), else the default one.
+pub fn entryScript(l: Launch) fail.Failed![]const u8 {
+    const eps = &l.art.manifest.entry_points.map;
+    var name = std.fs.path.basenamePosix(argv0(l));
+    if (std.mem.endsWith(u8, name, ".exe")) name = name[0 .. name.len - 4];
+    if (eps.get(name)) |script| return script;
+    const default = l.art.manifest.default_entry orelse return fail.damaged("the manifest names no default entry point", .{});
+    return eps.get(default) orelse fail.damaged("the default entry point {s} is not in the manifest", .{default});
+}
+
+fn join(gpa: std.mem.Allocator, dir: []const u8, rel: []const u8) error{OutOfMemory}![:0]const u8 {
+    return std.fmt.allocPrintSentinel(gpa, "{s}/{s}", .{ dir, rel }, 0);
+}
+
+fn isOneOf(name: []const u8, list: []const []const u8) bool {
+    for (list) |n| if (std.mem.eql(u8, name, n)) return true;
+    return false;
+}
+
+/// The caller's environment minus the PYTHON* variables that would redirect
+/// the interpreter, plus BUNDLER_ARTIFACT and BUNDLER_ARGV0.
+fn environment(gpa: std.mem.Allocator, l: Launch, isolate: bool) error{OutOfMemory}![]?[*:0]const u8 {
+    var out: std.ArrayList(?[*:0]const u8) = .empty;
+    for (l.env.vars) |entry| {
+        const name = envmod.nameOf(std.mem.span(entry));
+        if (isOneOf(name, &stub_vars) or (isolate and isOneOf(name, &python_vars))) continue;
+        try out.append(gpa, entry);
+    }
+    try out.append(gpa, try std.fmt.allocPrintSentinel(gpa, "BUNDLER_ARTIFACT={s}", .{l.art.path}, 0));
+    try out.append(gpa, try std.fmt.allocPrintSentinel(gpa, "BUNDLER_ARGV0={s}", .{argv0(l)}, 0));
+    try out.append(gpa, null);
+    return out.items;
+}

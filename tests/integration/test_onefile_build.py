@@ -1,0 +1,48 @@
+"""Building single files: inspect, verify, and a rebuild after an app-only change."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from e2e import HELLO, run_bundler
+
+ART = "hello-1.0.0-linux-x86_64"
+
+
+def test_inspect_verifies_real_artifact(runtimes):
+    proc = run_bundler("inspect", "--verify", str(runtimes["pyenv"] / ART))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "hello 1.0.0 for linux-x86_64 (format 1)" in out
+    assert "entries   hello (default), yamlcheck" in out
+    for layer in ("runtime", "dependencies", "app"):
+        assert f"    {layer}" in out
+    assert "verified:" in out
+
+
+def test_inspect_refuses_damaged_file(runtimes, tmp_path):
+    bad = tmp_path / "bad"
+    data = bytearray((runtimes["pyenv"] / ART).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    proc = run_bundler("inspect", "--verify", str(bad))
+    assert proc.returncode == 10
+    assert proc.stderr.count("\n") == 1 and "damaged" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_app_only_change_recompresses_only_the_app(tmp_path, cache_dir):
+    project = tmp_path / "hello"
+    shutil.copytree(HELLO, project, ignore=shutil.ignore_patterns("dist", "build", "*.egg-info"))
+    args = ("build", str(project), "--format", "onefile", "--compression-level", "3", "--cache-dir", str(cache_dir))
+    first = run_bundler(*args)
+    assert first.returncode == 0, first.stderr
+    cli = project / "src" / "hello" / "cli.py"
+    cli.write_text(cli.read_text().replace("Hello, {name}!", "Howdy, {name}!"))
+    second = run_bundler(*args)
+    assert second.returncode == 0, second.stderr
+    line = next(l for l in second.stderr.splitlines() if "frames compressed" in l)
+    assert " 1 frames compressed" in line, second.stderr  # only the app layer's frame
+    out = subprocess.run([str(project / "dist" / ART), "--name", "x"], capture_output=True, text=True,
+                         env={"BUNDLER_CACHE_DIR": str(tmp_path / "run-cache"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0 and "Howdy, x!" in out.stdout, out.stderr
