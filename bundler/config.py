@@ -31,6 +31,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "output-dir": (str, "where outputs go (default: <project>/dist, else ./dist)"),
     "find-links": (list, "directories searched for wheels before any download"),
     "offline": (bool, "never use the network; missing files are an error"),
+    "gui": (bool, "a GUI app: no console window where the platform has that distinction (default: false)"),
     "index-url": (str, "package index for hashed requirements (default: https://pypi.org/simple)"),
     "cache-dir": (str, "download cache (default: $BUNDLER_CACHE_DIR, $XDG_CACHE_HOME/bundler, ~/.cache/bundler)"),
     "compression-level": (int, "zstd level for onefile and archive outputs, 1-22 (default: 19)"),
@@ -52,6 +53,7 @@ class BundleSpec:
     index_url: str
     cache_dir: Path
     compression_level: int
+    gui: bool = False
 
 
 def parse_entry(text: str) -> tuple[str, str | None]:
@@ -159,6 +161,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         raise ConfigError(f"compression-level {level}: choose 1 to 22")
     cache_value, cache_base = pick("cache-dir")
     offline_value, _ = pick("offline")
+    gui_value, _ = pick("gui")
     index_value, _ = pick("index-url")
     return BundleSpec(
         project_dir=project_dir.resolve() if project_dir else None,
@@ -174,4 +177,5 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         index_url=index_value or "https://pypi.org/simple",
         cache_dir=(cache_base / cache_value).resolve() if cache_value else default_cache_dir(),
         compression_level=level,
+        gui=bool(gui_value),
     )

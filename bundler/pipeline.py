@@ -116,6 +116,7 @@ def _onefile(spec, staged, target, interp, rel, version, items, report) -> Path:
         "python": {"version": interp.full_version, "executable": staged.python},
         "entry_points": {n: f"bin/{n}" for n, _v in spec.entries},
         "default_entry": spec.entries[0][0],
+        "gui": spec.gui,
         "build": {"bundler": __version__, "source_date_epoch": source_date_epoch()},
     }
     result = write_onefile(

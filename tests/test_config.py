@@ -474,5 +474,5 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
-                         "offline", "index-url", "cache-dir", "compression-level"}
+                         "offline", "gui", "index-url", "cache-dir", "compression-level"}
     assert all(desc for _typ, desc in KEYS.values())
