@@ -35,8 +35,13 @@ pub fn exec(gpa: std.mem.Allocator, l: Launch) (fail.Failed || error{OutOfMemory
     var argv: std.ArrayList(?[*:0]const u8) = .empty;
     try argv.append(gpa, python);
     if (isolate) try argv.append(gpa, "-I");
-    if (l.what == .entry) try argv.append(gpa, try join(gpa, l.tree, try entryScript(l)));
-    if (l.args.len > 1) for (l.args[1..]) |a| try argv.append(gpa, a);
+    var first_user_arg: usize = 1;
+    if (l.what == .entry) {
+        const choice = try chooseEntry(l);
+        try argv.append(gpa, try join(gpa, l.tree, choice.script));
+        if (choice.by_argument) first_user_arg = 2;
+    }
+    if (l.args.len > first_user_arg) for (l.args[first_user_arg..]) |a| try argv.append(gpa, a);
     try argv.append(gpa, null);
     const envp = try environment(gpa, l, isolate);
     const e = sys.exec(python, @ptrCast(argv.items.ptr), @ptrCast(envp.ptr));
@@ -53,14 +58,25 @@ fn argv0(l: Launch) []const u8 {
     return if (l.args.len > 0) std.mem.span(l.args[0]) else l.art.path;
 }
 
-/// The entry point named like the program (`basename(argv[0])`, minus `.exe`), else the default one.
-pub fn entryScript(l: Launch) fail.Failed![]const u8 {
+pub const Choice = struct {
+    script: []const u8,
+    /// The first user argument named the entry point (and is not passed on).
+    by_argument: bool = false,
+};
+
+/// Busybox style: the entry point named like the program (`basename(argv[0])`,
+/// minus `.exe`); else, when there are several, the one named by the first
+/// argument; else the default one.
+pub fn chooseEntry(l: Launch) fail.Failed!Choice {
     const eps = &l.art.manifest.entry_points.map;
     var name = std.fs.path.basenamePosix(argv0(l));
     if (std.mem.endsWith(u8, name, ".exe")) name = name[0 .. name.len - 4];
-    if (eps.get(name)) |script| return script;
+    if (eps.get(name)) |script| return .{ .script = script };
+    if (eps.count() > 1 and l.args.len > 1) {
+        if (eps.get(std.mem.span(l.args[1]))) |script| return .{ .script = script, .by_argument = true };
+    }
     const default = l.art.manifest.default_entry orelse return fail.damaged("the manifest names no default entry point", .{});
-    return eps.get(default) orelse fail.damaged("the default entry point {s} is not in the manifest", .{default});
+    return .{ .script = eps.get(default) orelse return fail.damaged("the default entry point {s} is not in the manifest", .{default}) };
 }
 
 fn join(gpa: std.mem.Allocator, dir: []const u8, rel: []const u8) error{OutOfMemory}![:0]const u8 {

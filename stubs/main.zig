@@ -67,7 +67,7 @@ fn run(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env) Error!vo
 /// Finds or unpacks the runtime in the cache and execs it.
 fn start(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env, art: *const artifact.Artifact, what: launch.What) Error!void {
     const l: launch.Launch = .{ .args = args, .env = env, .tree = "", .art = art, .what = what };
-    if (what == .entry) _ = try launch.entryScript(l); // a bad manifest fails before any unpacking
+    if (what == .entry) _ = try launch.chooseEntry(l); // a bad manifest fails before any unpacking
     const c = try cache.open(arena, env, art.manifest.app.name);
     // Not the arena: extraction frees and reuses large frame buffers.
     const tree = try cache.tree(std.heap.c_allocator, c, art);

@@ -185,6 +185,15 @@ def test_entry_point_chosen_by_program_name(app, cache, tmp_path, name, script):
     assert r.args == ["-I", f"{one_tree(cache)}/{script}", "x"]
 
 
+def test_entry_point_chosen_by_first_argument(app, cache):
+    """Busybox style: the program name matches no entry point, the first argument does."""
+    r = st.parse(st.run(app, "other", "x", env=st.base_env(cache)))
+    assert r.returncode == 0, r.stderr
+    assert r.args == ["-I", f"{one_tree(cache)}/bin/other", "x"]
+    r = st.parse(st.run(app, "nosuch", "x", env=st.base_env(cache)))
+    assert r.args == ["-I", f"{one_tree(cache)}/bin/hello", "nosuch", "x"]  # not an entry: an argument
+
+
 def test_python_mode_execs_the_interpreter_only(app, cache):
     r = st.parse(st.run(app, "-c", "print(1)", "", env=st.base_env(cache, BUNDLER_STUB="python")))
     assert r.returncode == 0, r.stderr
