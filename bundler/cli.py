@@ -15,11 +15,6 @@ from .errors import BundlerError
 _VERBOSE = {"level": 1}
 
 
-def _say(stage: str, message: str) -> None:
-    if _VERBOSE["level"] >= 1:
-        click.echo(f"  {stage:<9} {message}", err=True)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bundler")
 def cli() -> None:
@@ -45,28 +40,108 @@ def cli() -> None:
 @click.option("--index-url", metavar="URL", help="Index for hashed requirements (default: PyPI).")
 @click.option("--cache-dir", metavar="DIR", help="Download cache directory.")
 @click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 19).")
-@click.option("-v", "--verbose", count=True, help="More detail; tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-def build(project_dir: Path | None, verbose: int, quiet: bool, **flags: object) -> None:
+@click.option("-v", "--verbose", count=True, help="More detail (every file fetched, library vendored); tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout (no progress output).")
+def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **flags: object) -> None:
     """Build the runtime for PROJECT_DIR (its [tool.bundler] config and lock file).
 
     Without PROJECT_DIR, --lock and --entry are enough (bundling a published app).
+    Prints progress and a summary on stderr and the output paths on stdout.
     """
+    import json
+
+    from .pipeline import build as run_build
+    from .report import TerminalReporter
+
     _VERBOSE["level"] = 0 if quiet else 1 + verbose
     cli_values = {k.replace("_", "-"): v for k, v in flags.items()}
     spec = resolve(project_dir, cli_values)
-    from .pipeline import build as run_build
-
-    result = run_build(spec, _say)
-    if not quiet:
-        rel = result.relocation
-        click.echo(
-            f"built {result.name} {result.version} for {result.target} (CPython {result.python}, "
-            f"{len(result.wheels)} wheels, {len(rel.vendored)} vendored libraries, glibc >= {rel.glibc_floor})",
-            err=True,
-        )
+    reporter = TerminalReporter.for_stream(0 if (quiet or as_json) else 1 + verbose)
+    result = run_build(spec, reporter)
+    summary = build_summary(spec.formats, result)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    elif not quiet:
+        click.echo(summary_text(summary, verbose=verbose > 0, color=reporter.color), err=True)
         for out in result.outputs:
             click.echo(str(out))
+
+
+@cli.command()
+@click.argument("project_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the table instead of writing it.")
+def init(project_dir: Path, dry_run: bool) -> None:
+    """Add a [tool.bundler] table to PROJECT_DIR/pyproject.toml (default: the current directory).
+
+    It lists the project's console scripts as entry points and finds its lock file
+    (pylock.toml, pylock.*.toml, or a requirements file with hashes).
+    """
+    from .initcfg import apply_init, plan_init
+
+    plan = plan_init(project_dir)
+    if dry_run:
+        click.echo(plan.text.lstrip("\n"), nl=False)
+        return
+    apply_init(plan)
+    click.echo(f"wrote [tool.bundler] to {plan.pyproject}", err=True)
+    if not plan.lock:
+        click.echo("no lock file found: make one with `pip lock . -o pylock.toml`, then `bundler build`", err=True)
+    else:
+        click.echo(f"next: bundler build {project_dir}", err=True)
+
+
+def _tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def build_summary(formats: tuple[str, ...], result) -> dict:
+    """Everything the summary shows, as plain data (the --json output)."""
+    rel = result.relocation
+    summary = {
+        "name": result.name,
+        "version": result.version,
+        "target": result.target,
+        "python": result.python,
+        "glibc_floor": rel.glibc_floor,
+        "wheels": list(result.wheels),
+        "vendored": [Path(v).name for v in rel.vendored],
+        "outputs": [
+            {"format": fmt, "path": str(path), "size": _tree_size(path)} for fmt, path in zip(formats, result.outputs)
+        ],
+        "timings": {stage: round(seconds, 3) for stage, seconds in result.timings},
+    }
+    if result.onefile is not None:
+        packed = result.onefile.packed
+        summary["layers"] = [
+            {"name": l.name, "files": l.files, "compressed": sum(f.length for f in l.frames),
+             "uncompressed": l.uncompressed_size, "frames": len(l.frames)}
+            for l in packed.layers
+        ]
+        summary["frames"] = {"compressed": packed.frames_compressed, "reused": packed.frames_cached}
+    return summary
+
+
+def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
+    bold = (lambda t: f"\033[1m{t}\033[0m") if color else (lambda t: t)
+    total = sum(s["timings"].values())
+    lines = [
+        bold(f"built {s['name']} {s['version']} for {s['target']} in {total:.1f} s")
+        + f" (CPython {s['python']}, {len(s['wheels'])} wheels, glibc >= {s['glibc_floor']})"
+    ]
+    for out in s["outputs"]:
+        lines.append(f"  {out['format']:<9} {out['path']}  {_size(out['size'])}")
+    if "layers" in s:
+        layers = ", ".join(f"{l['name']} {_size(l['compressed'])}" for l in s["layers"])
+        lines.append(f"  {'layers':<9} {layers}")
+    vendored = s["vendored"]
+    if vendored:
+        shown = vendored if verbose or len(vendored) <= 6 else vendored[:6] + [f"... {len(vendored) - 6} more (-v lists all)"]
+        lines.append(f"  {'vendored':<9} {len(vendored)} libraries: {', '.join(shown)}")
+    lines.append(f"  {'time':<9} " + ", ".join(f"{k} {v:.1f} s" for k, v in s["timings"].items()))
+    return "\n".join(lines)
 
 
 def _size(n: int) -> str:

@@ -5,27 +5,25 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import finalize as fin
-from . import relocate
-from .digest import sha256_file
+from . import payload, relocate
 from .config import BundleSpec
+from .digest import sha256_file
 from .elf import ElfFormat
 from .errors import ConfigError
 from .fetch import FetchOptions, fetch_all
 from .install import console_scripts, install_wheels, write_entries
 from .interpreter import BaseInterpreter, find_python, probe
-from .ldpath import host_resolver
-from .lock import read_lock
-from . import payload
 from .layers import build_layer_map
-from .lock import DirectoryRef
-from .onefile import write_onefile
+from .ldpath import host_resolver
+from .lock import DirectoryRef, read_lock
+from .onefile import OnefileResult, write_onefile
 from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir
 from .policy import load_policy
+from .report import Reporter
 from .stage import StagedRuntime, stage, strip
 from .target import Target, target_for
 
@@ -40,13 +38,7 @@ class BuildResult:
     python: str
     wheels: tuple[str, ...]
     timings: tuple[tuple[str, float], ...] = field(default=())
-
-
-Reporter = Callable[[str, str], None]
-
-
-def _quiet(stage: str, message: str) -> None:
-    pass
+    onefile: OnefileResult | None = None
 
 
 def collect_binaries(root: Path, fmt: ElfFormat, arch: str) -> dict[str, object]:
@@ -59,7 +51,7 @@ def collect_binaries(root: Path, fmt: ElfFormat, arch: str) -> dict[str, object]
     return found
 
 
-def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = _quiet) -> relocate.RelocationReport:
+def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = Reporter()) -> relocate.RelocationReport:
     fmt = ElfFormat()
     policy = load_policy()
     arch = target.name.split("-", 1)[1]
@@ -74,8 +66,12 @@ def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = _
         read=fmt.read,
         digest=sha256_file,
     )
-    report("relocate", f"{len(binaries)} binaries, vendoring {len(plan.vendored)} libraries, rewriting {len(plan.edits)}")
-    relocate.apply(root, plan, fmt, prepare=strip)
+    report.detail("relocate", f"{len(binaries)} binaries, vendoring {len(plan.vendored)} libraries, rewriting {len(plan.edits)}")
+    for lib in plan.vendored:
+        report.detail("relocate", f"vendor {lib.source} as {lib.dest}")
+    done = iter(range(1, len(plan.edits) + 1))
+    relocate.apply(root, plan, fmt, prepare=strip,
+                   progress=lambda rel: report.progress("relocate", next(done), len(plan.edits)))
     after = collect_binaries(root, fmt, arch)
     return relocate.verify(
         root,
@@ -97,11 +93,12 @@ def _version_for(spec: BundleSpec, staged: StagedRuntime) -> str:
     return "0"
 
 
-def _onefile(spec, staged, target, interp, rel, version, items, report) -> Path:
+def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter) -> OnefileResult:
     from . import __version__
     from .stub import build_stub
 
-    stub = build_stub(target.name, cache_dir=spec.cache_dir, offline=spec.offline, find_links=spec.find_links)
+    stub = build_stub(target.name, cache_dir=spec.cache_dir, offline=spec.offline, find_links=spec.find_links,
+                      progress=lambda ev, d: report.detail("stub", f"{ev} {d}"))
     scripts = console_scripts(staged)
     app_dists = {i.name for i in items if isinstance(i, DirectoryRef)}
     app_dists |= {scripts[n].distribution for n, v in spec.entries if v is None and n in scripts}
@@ -127,13 +124,14 @@ def _onefile(spec, staged, target, interp, rel, version, items, report) -> Path:
         manifest=manifest,
         level=spec.compression_level,
         cache=payload.FrameCache(spec.cache_dir / "frames"),
+        progress=lambda done, total: report.progress("compress", done, total),
     )
     p = result.packed
-    report("onefile", f"{p.frames_compressed} frames compressed, {p.frames_cached} reused from the cache")
-    return result.path
+    report.stage("onefile", f"{p.frames_compressed} frames compressed, {p.frames_cached} reused from the cache")
+    return result
 
 
-def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
+def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
     timings: list[tuple[str, float]] = []
     t0 = time.monotonic()
 
@@ -146,9 +144,9 @@ def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
     ensure_writable_dir(spec.output_dir)
     interp: BaseInterpreter = probe(find_python(spec.python))
     target = target_for(interp)
-    report("python", f"CPython {interp.full_version} at {interp.executable} → {target.name}")
+    report.stage("python", f"CPython {interp.full_version} at {interp.executable} → {target.name}")
     items = read_lock(spec.lock, target)
-    report("lock", f"{len(items)} packages from {spec.lock.name}")
+    report.stage("lock", f"{len(items)} packages from {spec.lock.name}")
     lap("lock")
     options = FetchOptions(
         find_links=spec.find_links,
@@ -156,30 +154,39 @@ def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
         cache_dir=spec.cache_dir,
         index_url=spec.index_url,
     )
-    wheels = fetch_all(items, target, options, progress=lambda ev, d: report("fetch", f"{ev} {d}"))
+    fetched = iter(range(1, len(items) + 1))
+
+    def on_fetch(event: str, detail: str) -> None:
+        report.detail("fetch", f"{event} {detail}")
+        report.progress("fetch", next(fetched), len(items))
+
+    wheels = fetch_all(items, target, options, progress=on_fetch)
+    report.stage("fetch", f"{len(wheels)} wheels verified")
     lap("fetch")
     with tempfile.TemporaryDirectory(prefix="bundler-") as work:
         root = Path(work) / spec.name
         staged = stage(interp, root, is_binary=ElfFormat().is_binary)
-        report("stage", f"copied CPython {interp.short_version} into the runtime")
+        report.stage("stage", f"copied CPython {interp.short_version} into the runtime")
         lap("stage")
         install_wheels(staged, [w.path for w in wheels])
         write_entries(staged, spec.entries)
-        report("install", f"{len(wheels)} wheels into {staged.sitepackages}")
+        report.stage("install", f"{len(wheels)} wheels into {staged.sitepackages}")
         lap("install")
         rel = relocate_runtime(staged, target, report)
-        report("relocate", f"verified; glibc floor {rel.glibc_floor}")
+        report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored, glibc >= {rel.glibc_floor}")
         lap("relocate")
         fin.finalize(staged, interp)
-        report("finalize", "sysconfig, certificates, terminfo, bytecode")
+        report.stage("finalize", "sysconfig, certificates, terminfo, bytecode")
         lap("finalize")
         version = _version_for(spec, staged)
         outputs: list[Path] = []
+        onefile = None
         for fmt in spec.formats:
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / spec.name))
             elif fmt == "onefile":
-                outputs.append(_onefile(spec, staged, target, interp, rel, version, items, report))
+                onefile = _onefile(spec, staged, target, interp, rel, version, items, report)
+                outputs.append(onefile.path)
             elif fmt == "archive":
                 name = f"{spec.name}-{version}-{target.name}"
                 outputs.append(
@@ -187,7 +194,7 @@ def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
                 )
             else:  # config validates formats; this is a programming error
                 raise ConfigError(f"format {fmt!r} is not supported")
-            report("output", str(outputs[-1]))
+            report.detail("output", str(outputs[-1]))
         lap("output")
     return BuildResult(
         name=spec.name,
@@ -198,4 +205,5 @@ def build(spec: BundleSpec, report: Reporter = _quiet) -> BuildResult:
         python=interp.full_version,
         wheels=tuple(w.path.name for w in wheels),
         timings=tuple(timings),
+        onefile=onefile,
     )

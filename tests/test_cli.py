@@ -1,0 +1,124 @@
+"""The CLI as a guide: help that matches the README, init, progress and colour rules."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bundler.cli import cli
+from bundler.report import NORMAL, VERBOSE, TerminalReporter
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bundler", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _flags(command) -> set[str]:
+    return {opt for p in command.params for opt in getattr(p, "opts", []) if opt.startswith("--")} - {"--help"}
+
+
+def test_top_level_help_lists_every_command():
+    proc = run("--help")
+    assert proc.returncode == 0
+    for name in ("build", "inspect", "init"):
+        assert re.search(rf"^\s+{name}\s+\S", proc.stdout, re.M), proc.stdout
+
+
+@pytest.mark.parametrize("name", ["build", "inspect", "init"])
+def test_every_flag_is_in_help_and_readme(name):
+    command = cli.commands[name]
+    proc = run(name, "--help")
+    assert proc.returncode == 0
+    for flag in _flags(command):
+        assert flag in proc.stdout, (name, flag)
+        assert f"`{flag}" in README, f"README does not document {name} {flag}"
+    assert f"bundler {name}" in README
+
+
+def test_readme_flag_table_has_no_stale_flags():
+    documented = set(re.findall(r"^\| `(--[a-z-]+)", README, re.M))
+    assert documented <= _flags(cli.commands["build"]), documented - _flags(cli.commands["build"])
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_only_on_a_terminal_outside_ci():
+    tty = _Tty()
+    r = TerminalReporter.for_stream(NORMAL, tty, env={})
+    r.progress("fetch", 1, 2)
+    r.stage("fetch", "2 wheels verified")
+    assert "[" in tty.getvalue() and "1/2" in tty.getvalue()
+    assert "\033[" in tty.getvalue()  # colour on a terminal
+    for stream, env in ((_Tty(), {"CI": "true"}), (io.StringIO(), {})):
+        r = TerminalReporter.for_stream(NORMAL, stream, env=env)
+        r.progress("fetch", 1, 2)
+        r.stage("fetch", "done")
+        assert "1/2" not in stream.getvalue() and "fetch" in stream.getvalue()
+
+
+def test_no_color_is_honoured():
+    tty = _Tty()
+    r = TerminalReporter.for_stream(VERBOSE, tty, env={"NO_COLOR": "1"})
+    r.stage("lock", "x")
+    r.detail("lock", "y")
+    assert "\033[1" not in tty.getvalue() and "\033[2m" not in tty.getvalue()
+    assert "lock" in tty.getvalue() and "y" in tty.getvalue()
+
+
+def test_details_only_with_verbose():
+    s = io.StringIO()
+    TerminalReporter.for_stream(NORMAL, s, env={}).detail("fetch", "download x")
+    assert s.getvalue() == ""
+
+
+def _project(tmp_path: Path, extra: str = "") -> Path:
+    d = tmp_path / "proj"
+    d.mkdir()
+    (d / "pyproject.toml").write_text(
+        '[project]\nname = "tool"\nversion = "2.0"\n[project.scripts]\ntool = "tool:main"\ntool-admin = "tool.admin:main"\n' + extra
+    )
+    return d
+
+
+def test_init_writes_a_working_table(tmp_path):
+    d = _project(tmp_path)
+    (d / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "x"\n')
+    proc = run("init", str(d))
+    assert proc.returncode == 0, proc.stderr
+    tool = tomllib.loads((d / "pyproject.toml").read_text())["tool"]["bundler"]
+    assert tool == {"entry": ["tool", "tool-admin"], "lock": "pylock.toml", "format": ["onefile"]}
+    again = run("init", str(d))
+    assert again.returncode == 3 and "already has a [tool.bundler]" in again.stderr
+    assert again.stderr.count("\n") == 1
+
+
+def test_init_dry_run_and_missing_lock(tmp_path):
+    d = _project(tmp_path)
+    before = (d / "pyproject.toml").read_text()
+    proc = run("init", str(d), "--dry-run")
+    assert proc.returncode == 0 and proc.stdout.startswith("[tool.bundler]")
+    assert "pip lock . -o pylock.toml" in proc.stdout
+    assert (d / "pyproject.toml").read_text() == before
+
+
+def test_init_finds_hashed_requirements(tmp_path):
+    d = _project(tmp_path)
+    (d / "requirements.txt").write_text("click==8.1.8 --hash=sha256:" + "0" * 64 + "\n")
+    assert run("init", str(d)).returncode == 0
+    assert tomllib.loads((d / "pyproject.toml").read_text())["tool"]["bundler"]["lock"] == "requirements.txt"
+
+
+def test_init_without_pyproject(tmp_path):
+    proc = run("init", str(tmp_path))
+    assert proc.returncode == 3 and "no pyproject.toml" in proc.stderr
