@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 from .digest import sha256_file
 from .errors import BuildError, FetchError
 from .lock import DirectoryRef, HashedRequirement, LockedItem, WheelRef
-from .localbuild import build_wheel
+from .localbuild import build_wheel, source_digest
 from .target import Target
 
 #: ``progress(event, detail)``; events: "cached", "download", "build", "local".
@@ -385,13 +385,17 @@ def _fetch_directory(ref: DirectoryRef, options: FetchOptions, report: Progress)
         raise FetchError(
             f"{ref.path}: the locked project {ref.name} is not there (no pyproject.toml or setup.py); fix the path or re-lock"
         )
-    report("build", str(ref.path))
     key = hashlib.sha256(str(ref.path).encode()).hexdigest()[:16]
-    out_dir = options.cache_dir / "built" / f"{ref.name}-{key}"
-    if out_dir.is_dir():
-        for old in out_dir.glob("*.whl"):
+    out_dir = options.cache_dir / "built" / f"{ref.name}-{key}" / source_digest(ref.path)[:24]
+    previous = sorted(out_dir.glob("*.whl")) if out_dir.is_dir() else []
+    if len(previous) == 1:  # the sources have not changed since that build
+        report("cached", previous[0].name)
+        wheel = previous[0]
+    else:
+        report("build", str(ref.path))
+        for old in previous:
             old.unlink()
-    wheel = build_wheel(ref.path, out_dir, options)
+        wheel = build_wheel(ref.path, out_dir, options)
     fetched = _fetched(wheel)
     if fetched.name != ref.name:
         raise BuildError(

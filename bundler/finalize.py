@@ -106,15 +106,18 @@ def bundle_terminfo(staged: StagedRuntime, sources: tuple[str, ...] = TERMINFO_S
     return count
 
 
-def byte_compile(staged: StagedRuntime) -> None:
-    """Compile stdlib and site-packages with the runtime's own interpreter."""
+def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None) -> None:
+    """Compile *paths* (default: stdlib and site-packages) with the runtime's own interpreter."""
     root = staged.root
+    targets = paths if paths is not None else [root / staged.stdlib, root / staged.sitepackages]
+    if not targets:
+        return
     cmd = [
         str(root / staged.python), "-I", "-B", "-m", "compileall", "-q", "-f", "-j", "0",
         "--invalidation-mode", "unchecked-hash",
         "-s", str(root), "-p", "/",
         "-x", r"(/|^)(lib2to3/tests|test|tests)/.*bad",
-        str(root / staged.stdlib), str(root / staged.sitepackages),
+        *map(str, targets),
     ]
     env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)

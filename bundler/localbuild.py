@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from build import BuildBackendException, BuildException, FailedProcessError, ProjectBuilder
-from build.env import DefaultIsolatedEnv
 
 from .errors import BuildError
 
@@ -18,15 +22,90 @@ if TYPE_CHECKING:
     from .fetch import FetchOptions
 
 
+#: Directories that are never part of a project's source (for the source digest).
+SKIP_DIRS = {".git", ".hg", ".svn", "dist", "build", ".venv", "venv", "__pycache__", ".tox", ".nox",
+             ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules"}
+
+
+def source_digest(project: Path) -> str:
+    """SHA-256 over the project's files (names and contents), skipping build outputs and VCS data."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(project):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            digest.update(path.relative_to(project).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+class CachedEnv:
+    """A build environment kept between builds (keyed by its requirements), like uv's build cache.
+
+    Creating a virtualenv and installing the backend costs seconds; a rebuild
+    after an edit should not pay it again. Implements ``build.env.IsolatedEnv``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def python_executable(self) -> str:
+        return str(self.path / "bin" / "python")
+
+    def make_extra_environ(self) -> dict[str, str]:
+        return {"PATH": f"{self.path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def install(self, requirements, runner: Runner) -> None:
+        """Install what this env has not been given yet (remembered in ``.installed``).
+
+        The env has no pip of its own (a venv's bundled setuptools would shadow the
+        requested one); bundler's own pip installs into it with ``--python``.
+        """
+        record = self.path / ".installed"
+        done = set(record.read_text().splitlines()) if record.is_file() else set()
+        reqs = sorted(set(requirements) - done)
+        if reqs:
+            runner([sys.executable, "-m", "pip", "--python", self.python_executable, "install",
+                    "--disable-pip-version-check", "-q", *reqs], None, None)
+            record.write_text("".join(f"{r}\n" for r in sorted(done | set(reqs))))
+
+
+def _cached_env(cache_dir: Path, requires, settings: Mapping[str, str], runner: Runner) -> CachedEnv:
+    key = hashlib.sha256(
+        json.dumps([sys.version, sorted(requires), sorted(settings.items())]).encode()
+    ).hexdigest()[:24]
+    final = cache_dir / "build-envs" / key
+    if (final / ".complete").is_file():
+        return CachedEnv(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+    try:
+        runner([sys.executable, "-m", "venv", "--without-pip", str(tmp)], None, None)
+        env = CachedEnv(tmp)
+        env.install(requires, runner)
+        (tmp / ".complete").write_text(key + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return CachedEnv(final)
+
+
 def build_wheel(project: Path, out_dir: Path, options: FetchOptions) -> Path:
     """Build *project* (non-editable) into *out_dir* and return the wheel's path."""
     log: list[str] = []
     runner = _capturing_runner(log)
+    settings = _pip_settings(options)
     try:
-        with _pip_environ(_pip_settings(options)), DefaultIsolatedEnv() as env:
+        with _pip_environ(settings):
+            requires = ProjectBuilder(project, runner=runner).build_system_requires
+            env = _cached_env(options.cache_dir, requires, settings, runner)
             builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
-            env.install(builder.build_system_requires)
-            env.install(builder.get_requires_for_build("wheel"))
+            env.install(builder.get_requires_for_build("wheel"), runner)  # the backend's dynamic requirements
             built = Path(builder.build("wheel", out_dir))
     except subprocess.CalledProcessError as exc:  # pip failed to install build requirements
         log += [_text(exc.stdout), _text(exc.stderr)]

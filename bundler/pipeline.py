@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import finalize as fin
-from . import payload, relocate
+from . import basecache, payload, relocate
+from packaging.utils import canonicalize_name
+
 from .config import BundleSpec
 from .digest import sha256_file
 from .elf import ElfFormat
@@ -41,22 +43,29 @@ class BuildResult:
     onefile: OnefileResult | None = None
 
 
-def collect_binaries(root: Path, fmt: ElfFormat, arch: str) -> dict[str, object]:
+def collect_binaries(root: Path, fmt: ElfFormat, arch: str, only: set[str] | None = None) -> dict[str, object]:
+    """Binaries of *arch* under *root* (or only those among the runtime-relative paths *only*)."""
     found = {}
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if only is not None and rel not in only:
+                continue
             if fmt.is_binary(p) and fmt.machine(p) == arch:
-                found[p.relative_to(root).as_posix()] = fmt.read(p)
+                found[rel] = fmt.read(p)
     return found
 
 
-def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = Reporter()) -> relocate.RelocationReport:
+def relocate_runtime(
+    staged: StagedRuntime, target: Target, report: Reporter = Reporter(), only: set[str] | None = None
+) -> relocate.RelocationReport:
+    """Relocate every binary of the runtime, or only the new ones listed in *only*."""
     fmt = ElfFormat()
     policy = load_policy()
     arch = target.name.split("-", 1)[1]
     root = Path(os.path.realpath(staged.root))
-    binaries = collect_binaries(root, fmt, arch)
+    binaries = collect_binaries(root, fmt, arch, only)
     plan = relocate.plan(
         root,
         binaries,  # type: ignore[arg-type]
@@ -72,7 +81,8 @@ def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = R
     done = iter(range(1, len(plan.edits) + 1))
     relocate.apply(root, plan, fmt, prepare=strip,
                    progress=lambda rel: report.progress("relocate", next(done), len(plan.edits)))
-    after = collect_binaries(root, fmt, arch)
+    checked = None if only is None else set(binaries) | {lib.dest for lib in plan.vendored}
+    after = collect_binaries(root, fmt, arch, checked)
     return relocate.verify(
         root,
         after,  # type: ignore[arg-type]
@@ -81,6 +91,47 @@ def relocate_runtime(staged: StagedRuntime, target: Target, report: Reporter = R
         vendored=tuple(lib.dest for lib in plan.vendored),
         rewritten=len(plan.edits),
     )
+
+
+def _files(root: Path) -> set[str]:
+    return {
+        (Path(d) / n).relative_to(root).as_posix()
+        for d, _dirs, names in os.walk(root)
+        for n in names
+    }
+
+
+def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root: Path, spec: BundleSpec,
+                 report: Reporter) -> basecache.BaseRuntime:
+    """Interpreter + dependencies, relocated and compiled: from the cache, or built and cached."""
+    key = basecache.base_key(interp, target.name, deps)
+    cached = basecache.load(spec.cache_dir, key, root)
+    if cached is not None:
+        report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
+        return cached
+    staged = stage(interp, root, is_binary=ElfFormat().is_binary)
+    install_wheels(staged, deps)
+    report.stage("stage", f"copied CPython {interp.short_version}, installed {len(deps)} dependencies")
+    rel = relocate_runtime(staged, target, report)
+    report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored")
+    fin.finalize(staged, interp)
+    report.stage("finalize", "sysconfig, certificates, terminfo, bytecode")
+    base = basecache.BaseRuntime(staged, rel)
+    basecache.save(spec.cache_dir, key, base)
+    return base
+
+
+def add_app(staged: StagedRuntime, target: Target, apps: list[Path], spec: BundleSpec,
+            report: Reporter) -> relocate.RelocationReport:
+    """The app's own wheels and entry launchers on top of the base runtime."""
+    before = _files(staged.root)
+    install_wheels(staged, apps)
+    write_entries(staged, spec.entries)
+    new = _files(staged.root) - before
+    rel = relocate_runtime(staged, target, report, only=new)
+    fin.byte_compile(staged, sorted(staged.root / p for p in new if p.endswith(".py")))
+    report.stage("install", f"{len(apps)} app wheels, {len(spec.entries)} entry points")
+    return rel
 
 
 def _version_for(spec: BundleSpec, staged: StagedRuntime) -> str:
@@ -163,21 +214,16 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
     wheels = fetch_all(items, target, options, progress=on_fetch)
     report.stage("fetch", f"{len(wheels)} wheels verified")
     lap("fetch")
+    app_names = {canonicalize_name(i.name) for i in items if isinstance(i, DirectoryRef)}
+    deps = [w.path for w in wheels if canonicalize_name(w.name) not in app_names]
+    apps = [w.path for w in wheels if canonicalize_name(w.name) in app_names]
     with tempfile.TemporaryDirectory(prefix="bundler-") as work:
         root = Path(work) / spec.name
-        staged = stage(interp, root, is_binary=ElfFormat().is_binary)
-        report.stage("stage", f"copied CPython {interp.short_version} into the runtime")
-        lap("stage")
-        install_wheels(staged, [w.path for w in wheels])
-        write_entries(staged, spec.entries)
-        report.stage("install", f"{len(wheels)} wheels into {staged.sitepackages}")
-        lap("install")
-        rel = relocate_runtime(staged, target, report)
-        report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored, glibc >= {rel.glibc_floor}")
-        lap("relocate")
-        fin.finalize(staged, interp)
-        report.stage("finalize", "sysconfig, certificates, terminfo, bytecode")
-        lap("finalize")
+        base = base_runtime(interp, target, deps, root, spec, report)
+        lap("base")
+        staged = base.staged
+        rel = relocate.merge_reports(base.relocation, add_app(staged, target, apps, spec, report))
+        lap("app")
         version = _version_for(spec, staged)
         outputs: list[Path] = []
         onefile = None

@@ -187,6 +187,8 @@ def apply(
     """Copy vendored libraries in (running *prepare*, e.g. strip, on each), then rewrite."""
     for lib in relocation.vendored:
         dest = root / lib.dest
+        if dest.exists():
+            continue  # the name carries the content's hash: an earlier step vendored this very file
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(lib.source, dest)
         os.chmod(dest, 0o755)
@@ -199,6 +201,18 @@ def apply(
             raise
         except Exception as exc:  # LIEF raises a variety of errors
             raise RelocationError(f"{rel}: rewriting it failed ({exc}); please report this with the file attached") from exc
+
+
+def merge_reports(a: RelocationReport, b: RelocationReport) -> RelocationReport:
+    """One report for a runtime relocated in two steps (the cached base, then the app)."""
+    floors = [f for f in (a.glibc_floor, b.glibc_floor) if f]
+    return RelocationReport(
+        binaries=a.binaries + b.binaries,
+        vendored=tuple(sorted(set(a.vendored) | set(b.vendored))),
+        rewritten=a.rewritten + b.rewritten,
+        system=tuple(sorted(set(a.system) | set(b.system))),
+        glibc_floor=max(floors, key=lambda f: tuple(int(x) for x in f.split("."))) if floors else None,
+    )
 
 
 def verify(

@@ -1,0 +1,122 @@
+"""Cache of the finished base runtime: interpreter + locked dependencies, relocated and compiled.
+
+A rebuild after a change to the app's own code copies this tree instead of
+staging, relocating and byte-compiling everything again. The key covers every
+input of those steps: bundler's own code, the base interpreter, the target and
+the dependency wheels (by content). Entries are written atomically and never
+modified; delete ``<cache>/runtimes`` to reclaim the space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .digest import sha256_file
+from .interpreter import BaseInterpreter
+from .relocate import RelocationReport
+from .stage import StagedRuntime
+
+COMPLETE = ".complete"
+
+
+@dataclass(frozen=True)
+class BaseRuntime:
+    staged: StagedRuntime
+    relocation: RelocationReport
+
+
+@lru_cache(maxsize=1)
+def _bundler_code_digest() -> str:
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json"):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path]) -> str:
+    """Everything the base runtime is made of, as one SHA-256."""
+    st = interp.executable.stat()
+    parts = [
+        "bundler-base-1",
+        _bundler_code_digest(),
+        target,
+        str(interp.executable),
+        f"{st.st_size}:{st.st_mtime_ns}",
+        interp.full_version,
+        str(interp.stdlib),
+        *sorted(sha256_file(w) for w in dependency_wheels),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _meta(base: BaseRuntime) -> dict:
+    staged = asdict(base.staged)
+    staged.pop("root")
+    staged["origins"] = [[rel, str(src)] for rel, src in base.staged.origins]
+    return {"staged": staged, "relocation": asdict(base.relocation)}
+
+
+def _from_meta(meta: dict, root: Path) -> BaseRuntime:
+    s = dict(meta["staged"])
+    s["origins"] = tuple((rel, Path(src)) for rel, src in s["origins"])
+    s["build_prefixes"] = tuple(s["build_prefixes"])
+    r = dict(meta["relocation"])
+    r["vendored"] = tuple(r["vendored"])
+    r["system"] = tuple(r["system"])
+    return BaseRuntime(StagedRuntime(root=root, **s), RelocationReport(**r))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard links make the copy cheap; the build only ever replaces files, never edits them in place."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def load(cache_dir: Path, key: str, root: Path) -> BaseRuntime | None:
+    """Put the cached base runtime at *root* (which must not exist); None on a miss.
+
+    Files are hard-linked where possible: every later step adds files or replaces
+    them (rename), so the cache entry is never written through a link.
+    """
+    entry = cache_dir / "runtimes" / key[:32]
+    if not (entry / COMPLETE).is_file():
+        return None
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        shutil.copytree(entry / "tree", root, symlinks=True, copy_function=_link_or_copy)
+        return _from_meta(meta, root)
+    except (OSError, ValueError, KeyError, TypeError):
+        shutil.rmtree(root, ignore_errors=True)
+        return None  # a damaged entry is a miss; the build makes a fresh one
+
+
+def save(cache_dir: Path, key: str, base: BaseRuntime) -> None:
+    """Store *base* (its tree as it is now) under *key*; a concurrent writer's copy is as good."""
+    parent = cache_dir / "runtimes"
+    entry = parent / key[:32]
+    if (entry / COMPLETE).is_file():
+        return
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key[:32]}.", dir=parent))
+    try:
+        shutil.copytree(base.staged.root, tmp / "tree", symlinks=True)
+        (tmp / "meta.json").write_text(json.dumps(_meta(base), indent=1))
+        (tmp / COMPLETE).write_text(key + "\n")
+        if entry.exists():
+            shutil.rmtree(entry)  # an incomplete leftover
+        os.rename(tmp, entry)
+    except OSError:
+        pass  # the cache is an optimisation: a full disk or a race must not fail the build
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
