@@ -5,10 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := .apt-installed
-APT_PACKAGES := busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-base ncurses-term pypy3
+APT_PACKAGES := busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-base ncurses-term pypy3 desktop-file-utils python3-tk xvfb fonts-dejavu-core
 PYTEST_ARGS ?=
 
-.PHONY: demo test apt venv clean
+.PHONY: demo test apt venv clean bench
 
 $(APT_STAMP):
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -37,6 +37,10 @@ demo: $(APT_STAMP) $(STAMP)
 
 test: $(APT_STAMP) $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# bundler vs PyInstaller on examples/hello and examples/numpy (docs/benchmarks.md); BENCH_ARGS=--quick to try it
+bench: $(APT_STAMP) $(STAMP)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(APT_STAMP) examples/*/dist build *.egg-info

@@ -42,17 +42,38 @@ def _bundler_code_digest() -> str:
     return digest.hexdigest()
 
 
-def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path]) -> str:
-    """Everything the base runtime is made of, as one SHA-256."""
+def _tree_stamp(*dirs: Path) -> str:
+    """Names, sizes and mtimes under *dirs*: changes when a package adds or updates a file there."""
+    digest = hashlib.sha256()
+    for top in dirs:
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for name in sorted(filenames):
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except OSError:
+                    continue
+                digest.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path], *, gui: bool = False) -> str:
+    """Everything the base runtime is made of, as one SHA-256.
+
+    The interpreter counts with its standard library, its extension modules and
+    its Tcl/Tk (by name, size and mtime: installing e.g. Debian's python3-tk
+    changes the key); the dependencies by content.
+    """
     st = interp.executable.stat()
+    tk_dirs = [interp.tcltk.tcl_library] if gui and interp.tcltk else []
     parts = [
         "bundler-base-1",
         _bundler_code_digest(),
         target,
-        str(interp.executable),
+        f"gui={gui}",
+        repr(interp),
         f"{st.st_size}:{st.st_mtime_ns}",
-        interp.full_version,
-        str(interp.stdlib),
+        _tree_stamp(interp.stdlib, interp.dynload, *tk_dirs),
         *sorted(sha256_file(w) for w in dependency_wheels),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -36,7 +36,7 @@ def cli() -> None:
 @click.option("--find-links", "find_links", multiple=True, metavar="DIR",
               help="Directory of wheels to use before downloading. Repeatable.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
-@click.option("--gui", is_flag=True, default=None, help="Mark the app as a GUI app (no console window where that applies).")
+@click.option("--gui", is_flag=True, default=None, help="A GUI app: keep tkinter with Tcl/Tk (pruned otherwise).")
 @click.option("--index-url", metavar="URL", help="Index for hashed requirements (default: PyPI).")
 @click.option("--cache-dir", metavar="DIR", help="Download cache directory.")
 @click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 19).")

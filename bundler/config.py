@@ -31,7 +31,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "output-dir": (str, "where outputs go (default: <project>/dist, else ./dist)"),
     "find-links": (list, "directories searched for wheels before any download"),
     "offline": (bool, "never use the network; missing files are an error"),
-    "gui": (bool, "a GUI app: no console window where the platform has that distinction (default: false)"),
+    "gui": (bool, "a GUI app: keeps tkinter with Tcl/Tk, pruned otherwise (default: false)"),
     "index-url": (str, "package index for hashed requirements (default: https://pypi.org/simple)"),
     "cache-dir": (str, "download cache (default: $BUNDLER_CACHE_DIR, $XDG_CACHE_HOME/bundler, ~/.cache/bundler)"),
     "compression-level": (int, "zstd level for onefile and archive outputs, 1-22 (default: 19)"),
@@ -122,8 +122,6 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
 
     entry_values, _ = pick("entry")
     entries = tuple(parse_entry(e) for e in (entry_values or ()))
-    if not entries:
-        raise ConfigError("no entry point; pass --entry NAME (a console script) or --entry NAME=module:function, or set [tool.bundler] entry")
     names = [n for n, _ in entries]
     if len(set(names)) != len(names):
         raise ConfigError(f"entry points named twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
@@ -133,9 +131,16 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     for f in formats:
         if f not in FORMATS:
             raise ConfigError(f"format {f!r}: choose from {', '.join(FORMATS)}")
+    if not entries and "onefile" in formats:
+        raise ConfigError(
+            "no entry point for the single file; pass --entry NAME (a console script) or --entry NAME=module:function, "
+            "or set [tool.bundler] entry (a dir or archive runtime may have none)"
+        )
 
     name_value, _ = pick("name")
-    name = name_value or project.get("name") or entries[0][0]
+    name = name_value or project.get("name") or (entries[0][0] if entries else None)
+    if not name:
+        raise ConfigError("no name for the output; pass --name NAME (there is no project and no entry point to name it after)")
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
         raise ConfigError(f"name {name!r}: use letters, digits, '.', '_' and '-' only")
     version_value, _ = pick("version")

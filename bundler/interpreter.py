@@ -26,6 +26,45 @@ try:
     cafile, capath = vp.openssl_cafile, vp.openssl_capath
 except Exception:
     cafile = capath = None
+
+def tcltk():
+    # Tcl/Tk script libraries (init.tcl, tk.tcl, ...) that _tkinter needs at run time.
+    # Tk cannot be loaded without a display, so its library is looked up the way Tk's
+    # own tcl_findLibrary does: next to Tcl's library, then on Tcl's auto_path.
+    try:
+        import _tkinter, tkinter
+        tcl = tkinter.Tcl()
+        library = os.path.realpath(tcl.eval("info library"))
+        tcl_version = tcl.eval("info tclversion")
+        if not os.path.isfile(os.path.join(library, "init.tcl")):
+            return None
+        tk_version = str(_tkinter.TK_VERSION)
+        dirs = [os.path.dirname(library)] + [str(d) for d in tcl.splitlist(tcl.eval("set auto_path"))]
+        tk_library = None
+        for d in dirs:
+            cand = os.path.join(d, "tk" + tk_version)
+            if os.path.isfile(os.path.join(cand, "tk.tcl")):
+                tk_library = os.path.realpath(cand)
+                break
+        # Tcl's own modules (msgcat, http, ...): the module path entries inside its
+        # library (Debian: tcl8.6/tcl8) or in the upstream layout's <lib>/tcl8/8.x
+        own = (library + os.sep, os.path.join(os.path.dirname(library), "tcl" + tcl_version.split(".")[0]) + os.sep)
+        modules = []
+        for d in tcl.splitlist(tcl.eval("::tcl::tm::path list")):
+            d = os.path.realpath(str(d))
+            if os.path.isdir(d) and d.startswith(own) and d not in modules:
+                modules.append(d)
+        return {
+            "tcl_library": library,
+            "tcl_version": tcl_version,
+            "tcl_patchlevel": tcl.eval("info patchlevel"),
+            "tcl_modules": sorted(modules),
+            "tk_library": tk_library,
+            "tk_version": tk_version,
+        }
+    except Exception:  # no tkinter, no Tcl library: the runtime simply has no Tk
+        return None
+
 print(json.dumps({
     "implementation": sys.implementation.name,
     "version": list(sys.version_info[:3]),
@@ -64,8 +103,22 @@ print(json.dumps({
     },
     "openssl_cafile": cafile,
     "openssl_capath": capath,
+    "tcltk": tcltk(),
 }))
 """
+
+
+@dataclass(frozen=True)
+class TclTk:
+    """Where the base interpreter's Tcl and Tk find their script libraries."""
+
+    tcl_library: Path  # holds init.tcl, e.g. /usr/share/tcltk/tcl8.6
+    tcl_version: str  # "8.6": Tcl looks for <exe dir>/../lib/tcl<version>
+    tcl_patchlevel: str
+    #: Tcl's own module directories (``::tcl::tm::path`` entries holding msgcat, http, ...)
+    tcl_modules: tuple[Path, ...]
+    tk_library: Path | None  # holds tk.tcl, e.g. /usr/share/tcltk/tk8.6
+    tk_version: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +146,8 @@ class BaseInterpreter:
     markers: tuple[tuple[str, str], ...]
     openssl_cafile: str | None
     openssl_capath: str | None
+    #: Tcl/Tk script libraries of the base's ``_tkinter`` (None: no tkinter or no Tcl library)
+    tcltk: TclTk | None = None
 
     @property
     def short_version(self) -> str:
@@ -187,4 +242,18 @@ def probe(python: Path) -> BaseInterpreter:
         markers=tuple(sorted(data["markers"].items())),
         openssl_cafile=data["openssl_cafile"],
         openssl_capath=data["openssl_capath"],
+        tcltk=_tcltk(data.get("tcltk")),
+    )
+
+
+def _tcltk(data: dict | None) -> TclTk | None:
+    if not data:
+        return None
+    return TclTk(
+        tcl_library=Path(data["tcl_library"]),
+        tcl_version=data["tcl_version"],
+        tcl_patchlevel=data["tcl_patchlevel"],
+        tcl_modules=tuple(Path(m) for m in data["tcl_modules"]),
+        tk_library=Path(data["tk_library"]) if data["tk_library"] else None,
+        tk_version=data["tk_version"],
     )

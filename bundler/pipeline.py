@@ -104,12 +104,12 @@ def _files(root: Path) -> set[str]:
 def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root: Path, spec: BundleSpec,
                  report: Reporter) -> basecache.BaseRuntime:
     """Interpreter + dependencies, relocated and compiled: from the cache, or built and cached."""
-    key = basecache.base_key(interp, target.name, deps)
+    key = basecache.base_key(interp, target.name, deps, gui=spec.gui)
     cached = basecache.load(spec.cache_dir, key, root)
     if cached is not None:
         report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
         return cached
-    staged = stage(interp, root, is_binary=ElfFormat().is_binary)
+    staged = stage(interp, root, is_binary=ElfFormat().is_binary, tk=spec.gui)
     install_wheels(staged, deps)
     report.stage("stage", f"copied CPython {interp.short_version}, installed {len(deps)} dependencies")
     rel = relocate_runtime(staged, target, report)
@@ -144,12 +144,16 @@ def _version_for(spec: BundleSpec, staged: StagedRuntime) -> str:
     return "0"
 
 
-def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter) -> OnefileResult:
-    from . import __version__
+def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Path:
     from .stub import build_stub
 
-    stub = build_stub(target.name, cache_dir=spec.cache_dir, offline=spec.offline, find_links=spec.find_links,
+    return build_stub(target.name, cache_dir=spec.cache_dir, offline=spec.offline, find_links=spec.find_links,
                       progress=lambda ev, d: report.detail("stub", f"{ev} {d}"))
+
+
+def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter, stub: Path) -> OnefileResult:
+    from . import __version__
+
     scripts = console_scripts(staged)
     app_dists = {i.name for i in items if isinstance(i, DirectoryRef)}
     app_dists |= {scripts[n].distribution for n, v in spec.entries if v is None and n in scripts}
@@ -213,6 +217,8 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
 
     wheels = fetch_all(items, target, options, progress=on_fetch)
     report.stage("fetch", f"{len(wheels)} wheels verified")
+    # Before any output is written: a stub that cannot be built must not leave other outputs behind.
+    stub = _stub_for(spec, target, report) if "onefile" in spec.formats else None
     lap("fetch")
     app_names = {canonicalize_name(i.name) for i in items if isinstance(i, DirectoryRef)}
     deps = [w.path for w in wheels if canonicalize_name(w.name) not in app_names]
@@ -231,7 +237,7 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / spec.name))
             elif fmt == "onefile":
-                onefile = _onefile(spec, staged, target, interp, rel, version, items, report)
+                onefile = _onefile(spec, staged, target, interp, rel, version, items, report, stub)
                 outputs.append(onefile.path)
             elif fmt == "archive":
                 name = f"{spec.name}-{version}-{target.name}"

@@ -6,10 +6,14 @@ Every runtime gets the same layout, whatever the base interpreter's::
     lib/pythonX.Y/                         the standard library
     lib/pythonX.Y/lib-dynload/             its extension modules
     lib/bundled/                           libraries vendored by relocation
+    lib/tclX.Y/, lib/tkX.Y/                Tcl/Tk script libraries (when the base has tkinter)
     <site-packages>                        where the interpreter's site.py looks
 
 CPython finds its prefix from the executable's location (the ``os.py``
 landmark), so this tree runs from anywhere once its binaries are relocated.
+Tcl does the same: when its compiled-in library directory does not hold a
+matching ``init.tcl``, it tries ``<executable dir>/../lib/tclX.Y``, and Tk looks
+for ``tkX.Y`` next to the Tcl library (see docs/gui.md).
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ PRUNE_DIRS = (
 )
 PRUNE_GLOBS = ("__pycache__", "*.a", "*.pyc", "*.pyo", "config-[0-9]*")
 PRUNE_DYNLOAD = ("_test*", "_xxtestfuzz*", "xxlimited*", "_ctypes_test*", "xxsubtype*")
+#: Tk, kept only for GUI apps (``gui = true``): it pulls in libtk/libtcl, the X11
+#: client libraries and fontconfig, and 4 MB of Tcl scripts.
+TK_STDLIB = ("tkinter", "turtle.py")
+TK_DYNLOAD = ("_tkinter*",)
+#: Parts of the Tcl/Tk script libraries no application needs (demo programs, test suites,
+#: the example C sources some distributions install there).
+PRUNE_TCLTK = ("demos", "tests", "*.c")
 
 
 @dataclass(frozen=True)
@@ -72,14 +83,16 @@ def choose_sitepackages(interp: BaseInterpreter) -> str:
     return rels[0]
 
 
-def _ignored(src_dir: str, names: list[str], stdlib: str) -> set[str]:
+def _ignored(src_dir: str, names: list[str], stdlib: str, tk: bool = True) -> set[str]:
     rel_dir = os.path.relpath(src_dir, stdlib)
     out: set[str] = set()
+    dirs = PRUNE_DIRS if tk else PRUNE_DIRS + TK_STDLIB
+    dynload = PRUNE_DYNLOAD if tk else PRUNE_DYNLOAD + TK_DYNLOAD
     for name in names:
         rel = os.path.normpath(os.path.join(rel_dir, name))
-        if rel in PRUNE_DIRS or any(fnmatch.fnmatch(name, g) for g in PRUNE_GLOBS):
+        if rel in dirs or any(fnmatch.fnmatch(name, g) for g in PRUNE_GLOBS):
             out.add(name)
-        elif rel_dir == "lib-dynload" and any(fnmatch.fnmatch(name, g) for g in PRUNE_DYNLOAD):
+        elif rel_dir == "lib-dynload" and any(fnmatch.fnmatch(name, g) for g in dynload):
             out.add(name)
     return out
 
@@ -113,6 +126,47 @@ def copy_tree(src: Path, dest: Path, ignore) -> None:
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
 
 
+def copy_tcltk(interp: BaseInterpreter, root: Path) -> tuple[str, ...]:
+    """Copy the base's Tcl/Tk script libraries to ``lib/tclX.Y`` and ``lib/tkX.Y``.
+
+    ``_tkinter`` (and the vendored libtcl/libtk) run ``init.tcl`` and ``tk.tcl``
+    at start-up. Tcl finds ``<exe dir>/../lib/tclX.Y`` by itself, Tk finds
+    ``tkX.Y`` next to it and Tcl modules (msgcat, http, ...) in
+    ``lib/tclX/X.Y``: nobody needs to set ``TCL_LIBRARY``. Module directories
+    the base keeps inside its Tcl library (Debian: ``tcl8.6/tcl8``, found through
+    an absolute path in its ``tm.tcl``) move to ``lib/tclX/X.Y``; the upstream
+    layout's ``<lib>/tclX/X.Y`` keeps its shape. Returns the directories written.
+    """
+    info = interp.tcltk
+    if info is None:
+        return ()
+    major = info.tcl_version.split(".")[0]
+    modules_root = info.tcl_library.parent / f"tcl{major}"
+    moves: list[tuple[Path, str]] = []
+    for mod in info.tcl_modules:
+        if mod.is_relative_to(modules_root):
+            moves.append((mod, f"lib/tcl{major}/{mod.relative_to(modules_root).as_posix()}"))
+        else:
+            moves.append((mod, f"lib/tcl{major}/{info.tcl_version}"))
+    moved = {os.path.realpath(src) for src, _rel in moves}
+
+    def ignore(dirpath: str, names: list[str]) -> set[str]:
+        return {
+            n for n in names
+            if any(fnmatch.fnmatch(n, g) for g in PRUNE_TCLTK) or os.path.realpath(os.path.join(dirpath, n)) in moved
+        }
+
+    wanted = [(info.tcl_library, f"lib/tcl{info.tcl_version}")]
+    if info.tk_library is not None:
+        wanted.append((info.tk_library, f"lib/tk{info.tk_version}"))
+    done: list[str] = []
+    for src, rel in wanted + moves:
+        if src.is_dir():
+            copy_tree(src, root / rel, ignore)
+            done.append(rel)
+    return tuple(done)
+
+
 def strip(path: Path) -> None:
     """Drop debug info and unneeded symbols; run before LIEF touches the file, never after."""
     tool = shutil.which("strip")
@@ -121,8 +175,11 @@ def strip(path: Path) -> None:
     subprocess.run([tool, "--strip-unneeded", "-p", str(path)], capture_output=True, check=False)
 
 
-def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = True) -> StagedRuntime:
-    """Copy *interp* into *root* (which must not exist) using the standard layout."""
+def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = True, tk: bool = True) -> StagedRuntime:
+    """Copy *interp* into *root* (which must not exist) using the standard layout.
+
+    *tk* keeps tkinter with its Tcl/Tk libraries (for GUI apps); without it they are pruned.
+    """
     ver = interp.short_version
     stdlib_rel = f"lib/python{ver}"
     dynload_rel = f"{stdlib_rel}/lib-dynload"
@@ -135,13 +192,15 @@ def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = Tr
     os.symlink(f"python{ver}", root / "bin/python3")
     os.symlink(f"python{ver}", root / "bin/python")
     stdlib = str(interp.stdlib)
-    copy_tree(interp.stdlib, root / stdlib_rel, lambda d, n: _ignored(d, n, stdlib))
+    copy_tree(interp.stdlib, root / stdlib_rel, lambda d, n: _ignored(d, n, stdlib, tk))
     dyn_src = interp.dynload
     if not str(dyn_src).startswith(stdlib + os.sep) and dyn_src.is_dir():
-        copy_tree(dyn_src, root / dynload_rel, lambda d, n: _ignored(str(interp.stdlib / "lib-dynload"), n, stdlib))
+        copy_tree(dyn_src, root / dynload_rel, lambda d, n: _ignored(str(interp.stdlib / "lib-dynload"), n, stdlib, tk))
     (root / dynload_rel).mkdir(parents=True, exist_ok=True)
     site_rel = choose_sitepackages(interp)
     (root / site_rel).mkdir(parents=True, exist_ok=True)
+    if tk:
+        copy_tcltk(interp, root)
 
     origins: list[tuple[str, Path]] = []
     if is_binary(root / exe_rel):

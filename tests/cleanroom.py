@@ -23,7 +23,8 @@ init (the host's Python, running as root outside the room, never visible in the
 room's filesystem) mounts ``proc`` on ``/proc``, a private tmpfs (mode 1777) on
 ``/tmp`` and a tmpfs on ``/dev`` holding ``null``, ``zero``, ``full``,
 ``random``, ``urandom``, ``tty``, the ``fd``/``stdin``/``stdout``/``stderr``
-symlinks and a 1777 ``/dev/shm``; then it forks the program, which chroots into
+symlinks and a 1777 ``/dev/shm``, then bind-mounts the host paths the caller
+shares with ``binds`` (e.g. one X11 socket); then it forks the program, which chroots into
 the room, drops to uid/gid 1000 (no supplementary groups) and is exec'd with an
 environment built from scratch: only ``HOME``, ``PATH``, ``LANG`` defaults plus
 what the caller passes. Nothing is mounted in the host's namespace and every
@@ -99,7 +100,8 @@ _DEVICES = (
 )
 
 # The namespace's init (PID 1), run by the host Python as root inside the new
-# mount and PID namespaces. It mounts /proc, /tmp and /dev under the room, forks
+# mount and PID namespaces. It mounts /proc, /tmp and /dev under the room, bind-mounts
+# the shared host paths (``binds``, after /tmp so they can live there), forks
 # the program's process (chroot, chdir, drop to uid/gid, exec with exactly the
 # given environment), reaps orphans, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT and
 # reports the program's raw wait status on ``status_fd`` so ``run`` can tell an
@@ -123,6 +125,16 @@ os.mkdir(root + "/dev/shm", 0o1777)
 for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                      ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
     os.symlink(target, root + "/dev/" + name)
+for src, dest in cfg["binds"]:
+    where = root + dest
+    parent = os.path.dirname(where)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o755)
+    if os.path.isdir(src):
+        os.makedirs(where, 0o755, exist_ok=True)
+    elif not os.path.lexists(where):
+        os.close(os.open(where, os.O_WRONLY | os.O_CREAT, 0o644))
+    subprocess.run([cfg["mount"], "--bind", src, where], check=True)
 sys.stdout.flush(); sys.stderr.flush()
 pid = os.fork()
 if pid == 0:
@@ -539,11 +551,18 @@ class CleanRoom:
         uid: int,
         gid: int | None,
         status_fd: int,
+        binds: Mapping[str | os.PathLike, str] | None = None,
     ) -> list[str]:
         if not argv:
             raise ValueError("argv must not be empty")
         if not cwd.startswith("/"):
             raise ValueError(f"cwd must be an absolute in-room path: {cwd!r}")
+        shared = []
+        for src, dest in (binds or {}).items():
+            self.host_path(dest)  # absolute, no '..'
+            if not os.path.lexists(src):
+                raise FileNotFoundError(f"binds: host path {src} does not exist")
+            shared.append((os.path.abspath(src), "/" + "/".join(p for p in dest.split("/") if p not in ("", "."))))
         cfg = {
             "root": str(self.root),
             "argv": [str(a) for a in argv],
@@ -554,6 +573,7 @@ class CleanRoom:
             "status_fd": status_fd,
             "mount": _host_tool("mount"),
             "devices": _DEVICES,
+            "binds": shared,
         }
         return [
             _host_tool("unshare"), "--mount", "--pid", "--fork", "--kill-child",
@@ -571,6 +591,7 @@ class CleanRoom:
         gid: int | None = None,
         input: bytes | None = None,
         timeout: float = 120,
+        binds: Mapping[str | os.PathLike, str] | None = None,
     ) -> subprocess.CompletedProcess:
         """Run ``argv`` inside the room, wait for it and capture its output.
 
@@ -582,7 +603,13 @@ class CleanRoom:
           ``env``: no host variable leaks in (pass ``PATH`` etc. to override),
         * with its own PID namespace (a root init is PID 1, the program is its
           child) and private ``/proc``, ``/dev`` and ``/tmp``,
-        * stdin is ``input`` (or empty); stdout/stderr are captured as bytes.
+        * stdin is ``input`` (or empty); stdout/stderr are captured as bytes,
+        * ``binds`` (``{host_path: in_room_path}``) are bind-mounted into the
+          room for this run only, after the private ``/tmp``, so a path under
+          ``/tmp`` works (e.g. ``{"/tmp/.X11-unix/X5": "/tmp/.X11-unix/X5"}``
+          shares one X server's socket). Missing mount points are created (a
+          directory, or an empty file for anything else); those outside
+          ``/tmp`` and ``/dev`` stay in the room's tree.
 
         ``returncode`` follows :mod:`subprocess`: the exit status, or ``-N`` if
         the program was killed by signal N. A program that cannot be started
@@ -593,7 +620,7 @@ class CleanRoom:
         """
         status_r, status_w = os.pipe()
         try:
-            cmd = self._command(argv, env=env, cwd=cwd, uid=uid, gid=gid, status_fd=status_w)
+            cmd = self._command(argv, env=env, cwd=cwd, uid=uid, gid=gid, status_fd=status_w, binds=binds)
             proc = subprocess.Popen(
                 cmd,
                 stdin=subprocess.PIPE,

@@ -476,3 +476,15 @@ def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level"}
     assert all(desc for _typ, desc in KEYS.values())
+
+
+def test_runtime_without_entry_points_for_dir_and_archive(tmp_path, cwd):
+    """A pure "Python + packages" runtime (air-gapped use) needs no entry point, but a name."""
+    lock = cwd / "pylock.toml"
+    lock.write_text("")
+    spec = resolve(None, {"lock": "pylock.toml", "format": ("archive",), "name": "rt"}, cwd=cwd)
+    assert spec.entries == () and spec.name == "rt"
+    with pytest.raises(ConfigError, match="no name for the output; pass --name"):
+        resolve(None, {"lock": "pylock.toml", "format": ("dir",)}, cwd=cwd)
+    with pytest.raises(ConfigError, match="no entry point for the single file"):
+        resolve(None, {"lock": "pylock.toml", "format": ("dir", "onefile"), "name": "rt"}, cwd=cwd)

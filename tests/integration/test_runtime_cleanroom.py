@@ -135,6 +135,9 @@ def test_no_absolute_search_paths_remain(runtimes, name):
     vendored = sorted(p.name for p in (root / "lib/bundled").iterdir())
     assert any(n.startswith("libyaml-") for n in vendored), vendored
     assert any(n.startswith("libssl-") for n in vendored), vendored
+    # not a GUI app: tkinter, Tcl/Tk and the X11 stack are pruned, not vendored
+    assert not any(n.startswith(("libtk", "libtcl", "libX")) for n in vendored), vendored
+    assert not (root / "lib/python3.11/tkinter").exists() and not (root / "lib/tcl8.6").exists()
 
 
 @pytest.mark.parametrize("name", sorted(BASES))
