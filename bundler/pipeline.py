@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,9 +218,18 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
 
     wheels = fetch_all(items, target, options, progress=on_fetch)
     report.stage("fetch", f"{len(wheels)} wheels verified")
-    # Before any output is written: a stub that cannot be built must not leave other outputs behind.
-    stub = _stub_for(spec, target, report) if "onefile" in spec.formats else None
     lap("fetch")
+    # The stub compiles (zig, a subprocess) while the runtime is staged and relocated; it is
+    # joined before any output is written, so a stub that cannot be built leaves nothing behind.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundler-stub")
+    stub_future = pool.submit(_stub_for, spec, target, report) if "onefile" in spec.formats else None
+    try:
+        return _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap)
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap) -> BuildResult:
     app_names = {canonicalize_name(i.name) for i in items if isinstance(i, DirectoryRef)}
     deps = [w.path for w in wheels if canonicalize_name(w.name) not in app_names]
     apps = [w.path for w in wheels if canonicalize_name(w.name) in app_names]
@@ -230,6 +240,7 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
         staged = base.staged
         rel = relocate.merge_reports(base.relocation, add_app(staged, target, apps, spec, report))
         lap("app")
+        stub = stub_future.result() if stub_future is not None else None
         version = _version_for(spec, staged)
         outputs: list[Path] = []
         onefile = None
