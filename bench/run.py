@@ -319,6 +319,7 @@ def bundler_build(appdir: Path, cache: Path, out: Path, wheelhouse: Path) -> tup
     cmd = [BUNDLER, "build", appdir, "--cache-dir", cache, "--find-links", wheelhouse, "--offline",
            "--format", "onefile", "--output-dir", out, "--python", base_python(), "--json"]
     env = clean_env(TMPDIR=str(WORK / "tmp"))
+    wait_quiet()
     t0 = time.perf_counter()
     proc = run(cmd, env=env)
     elapsed = time.perf_counter() - t0
@@ -334,6 +335,7 @@ def pyi_build(app: App, appdir: Path, mode: str, work: Path, clean: bool, extra:
     if clean:
         cmd.append("--clean")
     env = clean_env(PYINSTALLER_CONFIG_DIR=str(work / "config"), TMPDIR=str(WORK / "tmp"))
+    wait_quiet()
     t0 = time.perf_counter()
     run(cmd, env=env)
     elapsed = time.perf_counter() - t0
@@ -393,7 +395,34 @@ def builds(app: App, appdir: Path, wheelhouse: Path, res: Results, n_builds: int
 # ------------------------------------------------------------------ starts
 
 
+def cpu_busy(interval: float = 0.5) -> float:
+    """Fraction of all CPUs busy over *interval* (we are idle meanwhile, so: other people's work)."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields), idle
+    t0, i0 = sample()
+    time.sleep(interval)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+QUIET = {"threshold": 0.0, "max_wait": 0.0, "waited": 0.0}
+
+
+def wait_quiet() -> None:
+    """Before each measurement: wait (bounded) until the other processes leave the CPUs alone."""
+    if not QUIET["threshold"]:
+        return
+    deadline = time.monotonic() + QUIET["max_wait"]
+    t0 = time.monotonic()
+    while cpu_busy() > QUIET["threshold"] and time.monotonic() < deadline:
+        time.sleep(2)
+    QUIET["waited"] += time.monotonic() - t0
+
+
 def hyperfine(cmd: list, *, env: dict, runs: int, warmup: int, prepare: str | None = None) -> list[float]:
+    wait_quiet()
     export = WORK / "hyperfine.json"
     args = ["hyperfine", "-N", "--style", "none", "--runs", str(runs), "--warmup", str(warmup),
             "--export-json", export]
@@ -827,6 +856,10 @@ def main() -> int:
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="LOAD",
                     help="first wait (up to --wait-max s) for the 1-minute load average to drop below LOAD")
     ap.add_argument("--wait-max", type=float, default=600.0)
+    ap.add_argument("--quiet-cpu", type=float, default=0.25, metavar="FRACTION",
+                    help="before each measurement wait (up to --quiet-max s) until other processes use less than "
+                         "FRACTION of the CPUs (default 0.25; 0 disables)")
+    ap.add_argument("--quiet-max", type=float, default=30.0)
     ap.add_argument("--skip-decoder", action="store_true")
     args = ap.parse_args()
     if args.quick:
@@ -834,6 +867,7 @@ def main() -> int:
     apps = [APPS[a] for a in args.apps.split(",")]
 
     t_start = time.monotonic()
+    QUIET.update(threshold=args.quiet_cpu, max_wait=args.quiet_max)
     WORK.mkdir(parents=True, exist_ok=True)
     fresh(WORK / "tmp")
     wheelhouse = setup(list(APPS.values()))
@@ -863,7 +897,7 @@ def main() -> int:
     if not args.no_doc:
         write_doc(text)
         log(f"wrote {DOC.relative_to(ROOT)}")
-    log(f"done in {time.monotonic() - t_start:.0f} s")
+    log(f"done in {time.monotonic() - t_start:.0f} s ({QUIET['waited']:.0f} s of it waiting for quiet CPUs)")
     return 0
 
 
