@@ -62,9 +62,7 @@ def install_wheels(staged: StagedRuntime, wheels: Iterable[Path]) -> None:
                 install(source, dest, additional_metadata={"INSTALLER": b"bundler\n"})
         except FileExistsError as exc:
             raise FetchError(f"{wheel.name}: installing it would overwrite {exc.args[0].split(': ', 1)[-1]}; two locked packages ship the same file") from exc
-        except Exception as exc:
-            if isinstance(exc, (FetchError,)):
-                raise
+        except Exception as exc:  # installer raises plain exceptions for malformed wheels
             raise FetchError(f"{wheel.name}: not a valid wheel ({exc}); re-download it or rebuild it") from exc
 
 

@@ -153,13 +153,6 @@ class BaseInterpreter:
     def short_version(self) -> str:
         return f"{self.version[0]}.{self.version[1]}"
 
-    @property
-    def libpython(self) -> Path | None:
-        """The shared libpython the executable links, if the build is shared."""
-        if not self.shared or not self.ldlibrary.endswith(".so") and ".so." not in self.ldlibrary:
-            return None
-        return self.libdir / self.ldlibrary
-
 
 def find_python(spec: str | None) -> Path:
     """Resolve ``--python`` (a path or a command on PATH); default: the running interpreter."""

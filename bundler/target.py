@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from packaging import tags as ptags
 
@@ -27,21 +28,13 @@ class Target:
     def environment(self) -> dict[str, str]:
         return dict(self.markers)
 
+    @cached_property
+    def _ranks(self) -> dict[ptags.Tag, int]:
+        return {tag: i for i, tag in reversed(list(enumerate(self.tags)))}
+
     def tag_rank(self, tag: ptags.Tag) -> int | None:
         """Priority of *tag* for this target (lower is better); None if unsupported."""
-        return _rank_table(self.tags).get(tag)
-
-
-_RANKS: dict[int, dict[ptags.Tag, int]] = {}
-
-
-def _rank_table(tags: tuple[ptags.Tag, ...]) -> dict[ptags.Tag, int]:
-    key = id(tags)
-    table = _RANKS.get(key)
-    if table is None:
-        table = {tag: i for i, tag in reversed(list(enumerate(tags)))}
-        _RANKS[key] = table
-    return table
+        return self._ranks.get(tag)
 
 
 def linux_platforms(arch: str, glibc: tuple[int, int]) -> list[str]:
