@@ -57,7 +57,8 @@ def _tree_stamp(*dirs: Path) -> str:
     return digest.hexdigest()
 
 
-def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path], *, gui: bool = False) -> str:
+def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path], *, gui: bool = False,
+             lib_path: tuple[Path, ...] = ()) -> str:
     """Everything the base runtime is made of, as one SHA-256.
 
     The interpreter counts with its standard library, its extension modules and
@@ -75,6 +76,7 @@ def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path]
         f"{st.st_size}:{st.st_mtime_ns}",
         _tree_stamp(interp.stdlib, interp.dynload, *tk_dirs),
         *sorted(sha256_file(w) for w in dependency_wheels),
+        *(f"lib-path={d}:{_tree_stamp(d)}" for d in lib_path),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

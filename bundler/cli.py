@@ -26,7 +26,13 @@ def cli() -> None:
 @click.option("--lock", metavar="FILE", help="pylock.toml or fully hashed requirements.txt.")
 @click.option("--entry", "entry", multiple=True, metavar="NAME[=MODULE:FUNC]",
               help="Entry point to expose as bin/NAME; NAME alone is a console script of a locked package. Repeatable.")
-@click.option("--python", metavar="PATH", help="Base CPython (default: the interpreter running bundler).")
+@click.option("--python", "python", multiple=True, metavar="[TARGET=]PATH",
+              help="Base CPython: an executable, a prefix directory, a python-build-standalone archive or the "
+                   "Windows embeddable zip (default: the interpreter running bundler). TARGET=PATH gives one "
+                   "target its own base. Repeatable.")
+@click.option("--target", "target", multiple=True, metavar="TARGET",
+              help="Build for TARGET: linux-x86_64, linux-aarch64, windows-x86_64, macos-arm64, macos-x86_64 "
+                   "(default: the base interpreter's). Repeatable: one output set per target.")
 @click.option("--name", metavar="NAME", help="Output name (default: the project's name, else the first entry).")
 @click.option("--version", "version", metavar="VERSION", help="Version used in output names.")
 @click.option("--format", "format", multiple=True, type=click.Choice(FORMATS),
@@ -35,6 +41,8 @@ def cli() -> None:
 @click.option("--output-dir", metavar="DIR", help="Where outputs go (default: <project>/dist).")
 @click.option("--find-links", "find_links", multiple=True, metavar="DIR",
               help="Directory of wheels to use before downloading. Repeatable.")
+@click.option("--lib-path", "lib_path", multiple=True, metavar="DIR",
+              help="Directory searched for libraries that binaries need, after the target loader's own search. Repeatable.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
 @click.option("--gui", is_flag=True, default=None, help="A GUI app: keep tkinter with Tcl/Tk (pruned otherwise).")
 @click.option("--index-url", metavar="URL", help="Index for hashed requirements (default: PyPI).")
@@ -51,21 +59,23 @@ def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **
     """
     import json
 
-    from .pipeline import build as run_build
+    from .pipeline import build_all
     from .report import TerminalReporter
 
     _VERBOSE["level"] = 0 if quiet else 1 + verbose
     cli_values = {k.replace("_", "-"): v for k, v in flags.items()}
     spec = resolve(project_dir, cli_values)
     reporter = TerminalReporter.for_stream(0 if (quiet or as_json) else 1 + verbose)
-    result = run_build(spec, reporter)
-    summary = build_summary(spec.formats, result)
+    results = build_all(spec, reporter)
+    summaries = [build_summary(spec.formats, result) for result in results]
     if as_json:
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        data = summaries[0] if len(summaries) == 1 else {"builds": summaries}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif not quiet:
-        click.echo(summary_text(summary, verbose=verbose > 0, color=reporter.color), err=True)
-        for out in result.outputs:
-            click.echo(str(out))
+        for summary, result in zip(summaries, results):
+            click.echo(summary_text(summary, verbose=verbose > 0, color=reporter.color), err=True)
+            for out in result.outputs:
+                click.echo(str(out))
 
 
 @cli.command()
@@ -106,6 +116,7 @@ def build_summary(formats: tuple[str, ...], result) -> dict:
         "target": result.target,
         "python": result.python,
         "glibc_floor": rel.glibc_floor,
+        "macos_minimum": rel.macos_minimum,
         "wheels": list(result.wheels),
         "vendored": [Path(v).name for v in rel.vendored],
         "outputs": [
@@ -127,9 +138,11 @@ def build_summary(formats: tuple[str, ...], result) -> dict:
 def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
     bold = (lambda t: f"\033[1m{t}\033[0m") if color else (lambda t: t)
     total = sum(s["timings"].values())
+    floor = (f", glibc >= {s['glibc_floor']}" if s.get("glibc_floor") else "") + (
+        f", macOS >= {s['macos_minimum']}" if s.get("macos_minimum") else "")
     lines = [
         bold(f"built {s['name']} {s['version']} for {s['target']} in {total:.1f} s")
-        + f" (CPython {s['python']}, {len(s['wheels'])} wheels, glibc >= {s['glibc_floor']})"
+        + f" (CPython {s['python']}, {len(s['wheels'])} wheels{floor})"
     ]
     for out in s["outputs"]:
         lines.append(f"  {out['format']:<9} {out['path']}  {_size(out['size'])}")
@@ -177,7 +190,8 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
     lines = [
         f"{app.get('name')} {app.get('version')} for {manifest.get('target')} (format {manifest.get('format')})",
         f"  python    {manifest['python']['version']} ({manifest['python']['executable']})",
-        f"  glibc     >= {manifest.get('glibc_floor')}",
+        *([f"  glibc     >= {manifest['glibc_floor']}"] if manifest.get("glibc_floor") else []),
+        *([f"  macOS     >= {manifest['macos_minimum']}"] if manifest.get("macos_minimum") else []),
         f"  entries   {names}",
         f"  size      {_size(size)}: stub {_size(trailer.payload_offset)}, payload {_size(trailer.payload_length)}, "
         f"manifest {_size(trailer.manifest_length)}",

@@ -18,6 +18,8 @@ from typing import Any
 from .errors import ConfigError
 
 FORMATS = ("onefile", "dir", "archive")
+#: every target bundler builds for (bundler.target.TARGETS has their binary formats)
+TARGET_NAMES = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64", "macos-x86_64")
 _ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\s*=\s*(?P<value>[\w.]+\s*:\s*[\w.]+))?$")
 
 #: key -> (type, description); the README's table is this one.
@@ -26,10 +28,16 @@ KEYS: dict[str, tuple[type, str]] = {
     "version": (str, "version in output names (default: [project].version, else the entry's package)"),
     "lock": (str, "pylock.toml or hashed requirements.txt (default: pylock.toml in the project)"),
     "entry": (list, 'entry points: "NAME" (a console script of a locked package) or "NAME=module:function"'),
-    "python": (str, "base CPython executable (default: the interpreter running bundler)"),
+    "python": (str, "base CPython: an executable, a prefix directory or a python-build-standalone / "
+                    "Windows embeddable archive (default: the interpreter running bundler)"),
+    "target": (list, "targets to build: linux-x86_64, linux-aarch64, windows-x86_64, macos-arm64, macos-x86_64 "
+                     "(default: the base interpreter's)"),
+    "targets": (dict, "per-target settings: [tool.bundler.targets.<target>] python = \"...\""),
     "format": (list, 'outputs: "onefile", "dir", "archive" (default: ["onefile"])'),
     "output-dir": (str, "where outputs go (default: <project>/dist, else ./dist)"),
     "find-links": (list, "directories searched for wheels before any download"),
+    "lib-path": (list, "directories searched for libraries that binaries need and the target's loader would not find "
+                       "(after the loader's own search; like delvewheel's --add-path)"),
     "offline": (bool, "never use the network; missing files are an error"),
     "gui": (bool, "a GUI app: keeps tkinter with Tcl/Tk, pruned otherwise (default: false)"),
     "index-url": (str, "package index for hashed requirements (default: https://pypi.org/simple)"),
@@ -54,6 +62,12 @@ class BundleSpec:
     cache_dir: Path
     compression_level: int
     gui: bool = False
+    #: build-machine directories searched for libraries after the loader's own search
+    lib_path: tuple[Path, ...] = ()
+    #: targets asked for (empty: the one the base interpreter is for)
+    targets: tuple[str, ...] = ()
+    #: (target, base CPython) for targets that have their own
+    pythons: tuple[tuple[str, str], ...] = ()
 
 
 def parse_entry(text: str) -> tuple[str, str | None]:
@@ -92,6 +106,11 @@ def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ConfigError(f"{path}: [tool.bundler] {key} must be a {typ.__name__}")
         if typ is list and not all(isinstance(item, str) for item in value):
             raise ConfigError(f"{path}: [tool.bundler] {key} must be a list of strings")
+    for target, table in tool.get("targets", {}).items():
+        if target not in TARGET_NAMES:
+            raise ConfigError(f"{path}: [tool.bundler.targets.{target}]: unknown target; known: {', '.join(TARGET_NAMES)}")
+        if not isinstance(table, dict) or set(table) - {"python"} or not isinstance(table.get("python", ""), str):
+            raise ConfigError(f"{path}: [tool.bundler.targets.{target}] takes one key, python = \"PATH\"")
     return data.get("project", {}) or {}, tool
 
 
@@ -154,11 +173,39 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         if not d.is_dir():
             raise ConfigError(f"--find-links {d}: not a directory")
 
-    python_value, python_base = pick("python")
-    if python_value:
-        python_value = os.path.expanduser(python_value)
-        if "/" in python_value and not os.path.isabs(python_value):
-            python_value = str(python_base / python_value)
+    def base_path(value: str, where: Path) -> str:
+        value = os.path.expanduser(value)
+        return str(where / value) if "/" in value and not os.path.isabs(value) else value
+
+    target_values, _ = pick("target")
+    targets = tuple(dict.fromkeys(target_values or ()))
+    for t in targets:
+        if t not in TARGET_NAMES:
+            raise ConfigError(f"target {t!r}: choose from {', '.join(TARGET_NAMES)}")
+    pythons: dict[str, str] = {
+        t: base_path(table["python"], base) for t, table in tool.get("targets", {}).items() if table.get("python")
+    }
+    lp_value, lp_base = pick("lib-path")
+    lib_path = tuple((lp_base / p).resolve() for p in (lp_value or ()))
+    for d in lib_path:
+        if not d.is_dir():
+            raise ConfigError(f"--lib-path {d}: not a directory")
+    python_value = None
+    cli_pythons = cli.get("python") or ()
+    if isinstance(cli_pythons, str):
+        cli_pythons = (cli_pythons,)
+    for value in cli_pythons:
+        t, sep, rest = value.partition("=")
+        if sep and t in TARGET_NAMES:
+            pythons[t] = base_path(rest, cwd)
+        elif sep and "/" not in t and re.fullmatch(r"[a-z]+-[a-z0-9_]+", t):
+            raise ConfigError(f"--python {value}: unknown target {t!r}; choose from {', '.join(TARGET_NAMES)}")
+        elif python_value is not None:
+            raise ConfigError("--python given twice without a target; use --python TARGET=PATH for each target")
+        else:
+            python_value = base_path(value, cwd)
+    if python_value is None and tool.get("python"):
+        python_value = base_path(tool["python"], base)
 
     level_value, _ = pick("compression-level")
     level = 19 if level_value is None else int(level_value)
@@ -183,4 +230,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         cache_dir=(cache_base / cache_value).resolve() if cache_value else default_cache_dir(),
         compression_level=level,
         gui=bool(gui_value),
+        lib_path=lib_path,
+        targets=targets,
+        pythons=tuple(sorted(pythons.items())),
     )

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -106,14 +107,27 @@ def bundle_terminfo(staged: StagedRuntime, sources: tuple[str, ...] = TERMINFO_S
     return count
 
 
-def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None) -> None:
-    """Compile *paths* (default: stdlib and site-packages) with the runtime's own interpreter."""
+def compiler_for(staged: StagedRuntime, interp: BaseInterpreter) -> Path | None:
+    """The interpreter that byte-compiles the runtime: its own; for a base this machine cannot
+    run, the one running bundler if it is the same Python version (byte code depends on the
+    version only); else None (no pycs: Python compiles in memory at import)."""
+    if interp.runnable:
+        return staged.root / staged.python
+    if tuple(sys.version_info[:2]) == tuple(interp.version[:2]) and sys.implementation.name == "cpython":
+        return Path(sys.executable)
+    return None
+
+
+def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None, python: Path | None = None) -> None:
+    """Compile *paths* (default: stdlib and site-packages) with *python* (default: the runtime's own)."""
     root = staged.root
-    targets = paths if paths is not None else [root / staged.stdlib, root / staged.sitepackages]
+    targets = paths if paths is not None else [
+        p for p in (root / staged.stdlib, root / staged.sitepackages) if p.is_dir()
+    ]
     if not targets:
         return
     cmd = [
-        str(root / staged.python), "-I", "-B", "-m", "compileall", "-q", "-f", "-j", "0",
+        str(python or root / staged.python), "-I", "-B", "-m", "compileall", "-q", "-f", "-j", "0",
         "--invalidation-mode", "unchecked-hash",
         "-s", str(root), "-p", "/",
         "-x", r"(/|^)(lib2to3/tests|test|tests)/.*bad",
@@ -126,9 +140,14 @@ def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None) -> None
         raise RelocationError(f"the relocated interpreter {staged.python} failed to run ({tail[0]})")
 
 
-def finalize(staged: StagedRuntime, interp: BaseInterpreter) -> None:
+def finalize(staged: StagedRuntime, interp: BaseInterpreter) -> bool:
+    """Everything after relocation; returns whether the runtime was byte-compiled."""
     rewrite_sysconfigdata(staged)
-    install_runtime_hook(staged)
-    bundle_ca_certificates(staged, interp)
-    bundle_terminfo(staged)
-    byte_compile(staged)
+    if interp.system != "Windows":  # Windows: Python reads the OS certificate store; no terminfo
+        install_runtime_hook(staged)
+        bundle_ca_certificates(staged, interp)
+        bundle_terminfo(staged)
+    python = compiler_for(staged, interp)
+    if python is not None:
+        byte_compile(staged, python=python)
+    return python is not None

@@ -114,6 +114,7 @@ def write_entries(staged: StagedRuntime, entries: Iterable[tuple[str, str | None
         if not sep or not module or not attr:
             raise ConfigError(f"entry point {name}={value}: expected NAME=module:function")
         path = staged.root / "bin" / name
+        path.parent.mkdir(exist_ok=True)  # a Windows runtime has no bin/ until its first entry
         path.unlink(missing_ok=True)  # never write through a link into the build cache
         path.write_text(launcher.entry_script(python_name, module.strip(), attr.strip()))
         path.chmod(0o755)

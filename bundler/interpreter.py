@@ -148,6 +148,13 @@ class BaseInterpreter:
     openssl_capath: str | None
     #: Tcl/Tk script libraries of the base's ``_tkinter`` (None: no tkinter or no Tcl library)
     tcltk: TclTk | None = None
+    #: False for a base read from its files (another platform's CPython): nothing may run it
+    runnable: bool = True
+    #: the root of the system image the base came with (Debian packages unpacked for another
+    #: architecture, say): its libraries are where relocation looks for what binaries need
+    sysroot: Path | None = None
+    #: oldest macOS the base runs on (macOS bases only)
+    macos_minimum: str | None = None
 
     @property
     def short_version(self) -> str:
@@ -176,6 +183,27 @@ def find_python(spec: str | None) -> Path:
     raise InterpreterError(
         f"--python {spec}: no such file or command; pass the path of a CPython 3.9+ executable"
     )
+
+
+def load_base(spec: str | None, cache_dir: Path) -> BaseInterpreter:
+    """The base CPython named by ``--python``: probed when this machine can run it,
+    else described from its files (another platform's CPython, an archive)."""
+    from . import basemeta
+
+    if spec is None:
+        return probe(find_python(None))
+    candidate = Path(spec).expanduser()
+    if basemeta.is_archive(candidate):
+        return basemeta.describe(candidate, cache_dir)
+    if candidate.is_dir():
+        exe = next((candidate / n for n in ("bin/python3", "bin/python") if (candidate / n).exists()), None)
+        if exe is None or not basemeta.host_can_run(Path(os.path.realpath(exe))):
+            return basemeta.describe(candidate, cache_dir)
+        return probe(exe)
+    exe = find_python(spec)
+    if basemeta.executable_kind(exe) is not None and not basemeta.host_can_run(exe):
+        return basemeta.describe(exe, cache_dir)
+    return probe(exe)
 
 
 def probe(python: Path) -> BaseInterpreter:

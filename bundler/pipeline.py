@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -13,21 +14,20 @@ from . import finalize as fin
 from . import basecache, payload, relocate
 from packaging.utils import canonicalize_name
 
+from .binfmt import BinaryFormat
 from .config import BundleSpec
 from .digest import sha256_file
-from .elf import ElfFormat
-from .errors import ConfigError
+from .errors import ConfigError, InterpreterError
 from .fetch import FetchOptions, fetch_all
+from .formats import kit_for
 from .install import console_scripts, install_wheels, write_entries
-from .interpreter import BaseInterpreter, find_python, probe
+from .interpreter import BaseInterpreter, load_base
 from .layers import build_layer_map
-from .ldpath import host_resolver
 from .lock import DirectoryRef, read_lock
 from .onefile import OnefileResult, write_onefile
 from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir
-from .policy import load_policy
 from .report import Reporter
-from .stage import StagedRuntime, stage, strip
+from .stage import StagedRuntime, stage
 from .target import Target, target_for
 
 
@@ -44,7 +44,7 @@ class BuildResult:
     onefile: OnefileResult | None = None
 
 
-def collect_binaries(root: Path, fmt: ElfFormat, arch: str, only: set[str] | None = None) -> dict[str, object]:
+def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | None = None) -> dict[str, object]:
     """Binaries of *arch* under *root* (or only those among the runtime-relative paths *only*)."""
     found = {}
     for dirpath, _dirs, files in os.walk(root):
@@ -59,39 +59,50 @@ def collect_binaries(root: Path, fmt: ElfFormat, arch: str, only: set[str] | Non
 
 
 def relocate_runtime(
-    staged: StagedRuntime, target: Target, report: Reporter = Reporter(), only: set[str] | None = None
+    staged: StagedRuntime, target: Target, interp: BaseInterpreter, report: Reporter = Reporter(),
+    only: set[str] | None = None, lib_path: tuple[Path, ...] = (),
 ) -> relocate.RelocationReport:
     """Relocate every binary of the runtime, or only the new ones listed in *only*."""
-    fmt = ElfFormat()
-    policy = load_policy()
-    arch = target.name.split("-", 1)[1]
     root = Path(os.path.realpath(staged.root))
+    kit = kit_for(target, interp, root, staged.python, lib_path)
+    fmt, arch = kit.fmt, target.arch
     binaries = collect_binaries(root, fmt, arch, only)
     plan = relocate.plan(
         root,
         binaries,  # type: ignore[arg-type]
         dict(staged.origins),
-        policy=policy,
-        resolver=host_resolver(arch, policy.library_dirs(arch)),
+        policy=kit.policy,
+        resolver=kit.build_resolver,  # type: ignore[arg-type]
         read=fmt.read,
         digest=sha256_file,
+        vendor_dir=kit.vendor_dir,
+        rules=kit.rules,
     )
     report.detail("relocate", f"{len(binaries)} binaries, vendoring {len(plan.vendored)} libraries, rewriting {len(plan.edits)}")
     for lib in plan.vendored:
         report.detail("relocate", f"vendor {lib.source} as {lib.dest}")
     done = iter(range(1, len(plan.edits) + 1))
-    relocate.apply(root, plan, fmt, prepare=strip,
+    relocate.apply(root, plan, fmt, prepare=kit.prepare,
                    progress=lambda rel: report.progress("relocate", next(done), len(plan.edits)))
     checked = None if only is None else set(binaries) | {lib.dest for lib in plan.vendored}
     after = collect_binaries(root, fmt, arch, checked)
-    return relocate.verify(
+    rewritten = {rel for rel, _edit in plan.edits}
+    result = relocate.verify(
         root,
         after,  # type: ignore[arg-type]
-        policy=policy,
+        policy=kit.policy,
         arch=arch,
         vendored=tuple(lib.dest for lib in plan.vendored),
         rewritten=len(plan.edits),
+        rules=kit.rules,
+        resolver=kit.inside_resolver,
+        check=(lambda rel: kit.check(root / rel) if rel in rewritten else None) if kit.check else None,  # type: ignore[misc]
     )
+    if target.os == "macos":
+        from .macho import macos_floor
+
+        result = dataclasses.replace(result, macos_minimum=macos_floor([root / rel for rel in after], arch))
+    return result
 
 
 def _files(root: Path) -> set[str]:
@@ -105,32 +116,36 @@ def _files(root: Path) -> set[str]:
 def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root: Path, spec: BundleSpec,
                  report: Reporter) -> basecache.BaseRuntime:
     """Interpreter + dependencies, relocated and compiled: from the cache, or built and cached."""
-    key = basecache.base_key(interp, target.name, deps, gui=spec.gui)
+    key = basecache.base_key(interp, target.name, deps, gui=spec.gui, lib_path=spec.lib_path)
     cached = basecache.load(spec.cache_dir, key, root)
     if cached is not None:
         report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
         return cached
-    staged = stage(interp, root, is_binary=ElfFormat().is_binary, tk=spec.gui)
+    kit = kit_for(target, interp, root, "")
+    staged = stage(interp, root, is_binary=kit.fmt.is_binary, tk=spec.gui, prepare=kit.prepare)
     install_wheels(staged, deps)
     report.stage("stage", f"copied CPython {interp.short_version}, installed {len(deps)} dependencies")
-    rel = relocate_runtime(staged, target, report)
+    rel = relocate_runtime(staged, target, interp, report, lib_path=spec.lib_path)
     report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored")
-    fin.finalize(staged, interp)
-    report.stage("finalize", "sysconfig, certificates, terminfo, bytecode")
+    compiled = fin.finalize(staged, interp)
+    report.stage("finalize", ("" if interp.system == "Windows" else "sysconfig, certificates, terminfo, ") + (
+        "bytecode" if compiled else f"no bytecode (no CPython {interp.short_version} here to compile it)"))
     base = basecache.BaseRuntime(staged, rel)
     basecache.save(spec.cache_dir, key, base)
     return base
 
 
-def add_app(staged: StagedRuntime, target: Target, apps: list[Path], spec: BundleSpec,
+def add_app(staged: StagedRuntime, target: Target, interp: BaseInterpreter, apps: list[Path], spec: BundleSpec,
             report: Reporter) -> relocate.RelocationReport:
     """The app's own wheels and entry launchers on top of the base runtime."""
     before = _files(staged.root)
     install_wheels(staged, apps)
     write_entries(staged, spec.entries)
     new = _files(staged.root) - before
-    rel = relocate_runtime(staged, target, report, only=new)
-    fin.byte_compile(staged, sorted(staged.root / p for p in new if p.endswith(".py")))
+    rel = relocate_runtime(staged, target, interp, report, only=new, lib_path=spec.lib_path)
+    python = fin.compiler_for(staged, interp)
+    if python is not None:
+        fin.byte_compile(staged, sorted(staged.root / p for p in new if p.endswith(".py")), python=python)
     report.stage("install", f"{len(apps)} app wheels, {len(spec.entries)} entry points")
     return rel
 
@@ -149,7 +164,7 @@ def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Path:
     from .stub import build_stub
 
     return build_stub(target.name, cache_dir=spec.cache_dir, offline=spec.offline, find_links=spec.find_links,
-                      progress=lambda ev, d: report.detail("stub", f"{ev} {d}"))
+                      progress=lambda ev, d: report.detail("stub", f"{ev} {d}"), gui=spec.gui)
 
 
 def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter, stub: Path) -> OnefileResult:
@@ -166,6 +181,7 @@ def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter
         "app": {"name": spec.name, "version": version},
         "target": target.name,
         "glibc_floor": rel.glibc_floor,
+        "macos_minimum": rel.macos_minimum,
         "python": {"version": interp.full_version, "executable": staged.python},
         "entry_points": {n: f"bin/{n}" for n, _v in spec.entries},
         "default_entry": spec.entries[0][0],
@@ -174,7 +190,7 @@ def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter
     }
     result = write_onefile(
         staged.root,
-        spec.output_dir / f"{spec.name}-{version}-{target.name}",
+        spec.output_dir / f"{spec.name}-{version}-{target.name}{'.exe' if target.os == 'windows' else ''}",
         stub=stub,
         layers=layer_map,
         manifest=manifest,
@@ -187,7 +203,68 @@ def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter
     return result
 
 
+def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
+    """The base interpreter and target of every build *spec* asks for, in the order asked.
+
+    Without ``--target`` the base (``--python``, default: the running interpreter)
+    decides the target. With targets, each takes its own base (``--python
+    TARGET=PATH``, ``[tool.bundler.targets.<target>] python``), else the plain
+    ``--python`` if it is for that target, else the running interpreter if it is.
+    """
+    pythons = dict(spec.pythons)
+    if not spec.targets:
+        if pythons and spec.python is None and len(pythons) == 1:
+            (only,) = pythons.values()
+            interp = load_base(only, spec.cache_dir)
+        else:
+            interp = load_base(spec.python, spec.cache_dir)
+        return [(interp, target_for(interp))]
+    loaded: dict[str | None, tuple[BaseInterpreter, Target]] = {}
+
+    def base(python: str | None) -> tuple[BaseInterpreter, Target]:
+        if python not in loaded:
+            interp = load_base(python, spec.cache_dir)
+            loaded[python] = (interp, target_for(interp))
+        return loaded[python]
+
+    out = []
+    for name in spec.targets:
+        candidates = [pythons[name]] if name in pythons else [spec.python, None] if spec.python else [None]
+        for python in candidates:
+            interp, target = base(python)
+            if target.name == name:
+                out.append((interp, target))
+                break
+            if python is not None and python == pythons.get(name):
+                raise InterpreterError(f"--python {python}: is a CPython for {target.name}, not for {name}")
+        else:
+            raise ConfigError(
+                f"target {name} needs a CPython built for it: pass --python {name}=PATH (a python-build-standalone "
+                f"archive, the Windows embeddable zip or an unpacked prefix) or set [tool.bundler.targets.{name}] python"
+            )
+    return out
+
+
+def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildResult, ...]:
+    """One build per target; every target's outputs are written only after its runtime verified."""
+    ensure_writable_dir(spec.output_dir)
+    bases = bases_for(spec)
+    names = [t.name for _i, t in bases]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"target {names[0]} asked for twice")
+    return tuple(_build_target(spec, interp, target, report, several=len(bases) > 1) for interp, target in bases)
+
+
 def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
+    """Build the one target *spec* asks for (see :func:`build_all` for several)."""
+    results = build_all(spec, report)
+    if len(results) != 1:
+        raise ConfigError(f"{len(results)} targets asked for; use build_all")
+    return results[0]
+
+
+def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, report: Reporter,
+                  several: bool = False) -> BuildResult:
     timings: list[tuple[str, float]] = []
     t0 = time.monotonic()
 
@@ -197,9 +274,6 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
         timings.append((name, now - t0))
         t0 = now
 
-    ensure_writable_dir(spec.output_dir)
-    interp: BaseInterpreter = probe(find_python(spec.python))
-    target = target_for(interp)
     report.stage("python", f"CPython {interp.full_version} at {interp.executable} → {target.name}")
     items = read_lock(spec.lock, target)
     report.stage("lock", f"{len(items)} packages from {spec.lock.name}")
@@ -224,12 +298,12 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundler-stub")
     stub_future = pool.submit(_stub_for, spec, target, report) if "onefile" in spec.formats else None
     try:
-        return _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap)
+        return _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap, several)
     finally:
         pool.shutdown(wait=True)
 
 
-def _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap) -> BuildResult:
+def _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap, several=False) -> BuildResult:
     app_names = {canonicalize_name(i.name) for i in items if isinstance(i, DirectoryRef)}
     deps = [w.path for w in wheels if canonicalize_name(w.name) not in app_names]
     apps = [w.path for w in wheels if canonicalize_name(w.name) in app_names]
@@ -238,7 +312,7 @@ def _build_rest(spec, report, interp, target, items, wheels, stub_future, timing
         base = base_runtime(interp, target, deps, root, spec, report)
         lap("base")
         staged = base.staged
-        rel = relocate.merge_reports(base.relocation, add_app(staged, target, apps, spec, report))
+        rel = relocate.merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
         lap("app")
         stub = stub_future.result() if stub_future is not None else None
         version = _version_for(spec, staged)
@@ -246,7 +320,7 @@ def _build_rest(spec, report, interp, target, items, wheels, stub_future, timing
         onefile = None
         for fmt in spec.formats:
             if fmt == "dir":
-                outputs.append(write_dir(root, spec.output_dir / spec.name))
+                outputs.append(write_dir(root, spec.output_dir / (f"{spec.name}-{target.name}" if several else spec.name)))
             elif fmt == "onefile":
                 onefile = _onefile(spec, staged, target, interp, rel, version, items, report, stub)
                 outputs.append(onefile.path)

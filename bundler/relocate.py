@@ -1,10 +1,14 @@
 """Make every native binary in a staged runtime find its libraries inside it.
 
-``plan`` is pure given its reader/resolver/digest functions: it walks DT_NEEDED
-like the loader would, decides which libraries to vendor (everything outside
-the system policy) under unique names, and computes ``$ORIGIN``-relative search
-paths. ``apply`` copies and rewrites; ``verify`` re-reads the result and refuses
-anything that would still reach outside the runtime.
+``plan`` is pure given its reader/resolver/digest functions: it walks the
+dependencies (DT_NEEDED, Mach-O load commands, PE imports) like the loader
+would, decides which libraries to vendor (everything outside the system policy)
+under unique names, and computes search paths relative to each binary
+(``$ORIGIN``, ``@loader_path``; PE has none: vendored DLLs go next to the
+interpreter, the directory Windows searches for every DLL of the process).
+What differs between formats is data in :class:`LoaderRules`. ``apply`` copies
+and rewrites; ``verify`` re-reads the result and refuses anything that would
+still reach outside the runtime.
 """
 
 from __future__ import annotations
@@ -24,6 +28,26 @@ from .ldpath import Resolver, expand_origin
 from .policy import Policy
 
 VENDOR_DIR = "lib/bundled"
+
+
+@dataclass(frozen=True)
+class LoaderRules:
+    """How one binary format names and finds libraries: the planner's only format knowledge."""
+
+    #: (name as needed, content digest) → file name of the vendored copy
+    unique_name: Callable[[str, str], str]
+    #: the token for "the directory of this binary" in search paths; None: the format has none (PE)
+    origin: str | None = "$ORIGIN"
+    #: vendored libraries are named ``<prefix><file>`` by those that need them (Mach-O: ``@rpath/``)
+    install_name_prefix: str = ""
+    #: the search paths live in ``BinaryInfo.rpath`` (Mach-O LC_RPATH) rather than DT_RUNPATH
+    search_in_rpath: bool = False
+    #: a vendored copy gets its new name as its own id (DT_SONAME, LC_ID_DYLIB)
+    rename_vendored_id: bool = True
+    #: name vendored copies after the file found rather than the name asked for (PE: names are
+    #: case-insensitive, so importers may spell one DLL several ways; ELF asks for the soname,
+    #: which the file on disk, ``libfoo.so.1.2.3``, need not be called)
+    name_from_file: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,8 @@ class RelocationReport:
     rewritten: int
     system: tuple[str, ...]
     glibc_floor: str | None
+    #: the oldest macOS every binary supports (macOS targets)
+    macos_minimum: str | None = None
 
 
 def unique_name(soname: str, digest: str) -> str:
@@ -57,9 +83,12 @@ def unique_name(soname: str, digest: str) -> str:
     return f"{stem}-{digest[:8]}{sep}{rest}" if sep else f"{soname}-{digest[:8]}"
 
 
-def _origin_entry(from_rel_dir: str, to_rel_dir: str) -> str:
+def _origin_entry(from_rel_dir: str, to_rel_dir: str, token: str = "$ORIGIN") -> str:
     rel = posixpath.relpath(to_rel_dir or ".", from_rel_dir or ".")
-    return "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
+    return token if rel == "." else f"{token}/{rel}"
+
+
+ELF_RULES = LoaderRules(unique_name=unique_name)
 
 
 def _inside(root: Path, path: str) -> bool:
@@ -77,6 +106,7 @@ def plan(
     read: Callable[[Path], BinaryInfo],
     digest: Callable[[Path], str],
     vendor_dir: str = VENDOR_DIR,
+    rules: LoaderRules = ELF_RULES,
 ) -> RelocationPlan:
     """Decide what to vendor and how to rewrite each binary (no file is written).
 
@@ -120,7 +150,9 @@ def plan(
                 if target is None:
                     lib = vendored.get(real)
                     if lib is None:
-                        dest = f"{vendor_dir}/{unique_name(needed, digest(Path(real)))}"
+                        asked = posixpath.basename(str(found) if rules.name_from_file else needed)
+                        name = rules.unique_name(asked, digest(Path(real)))
+                        dest = f"{vendor_dir}/{name}" if vendor_dir else name
                         lib = VendoredLibrary(source=Path(real), dest=dest, needed_as=needed)
                         vendored[real] = lib
                         infos[dest] = read(Path(real))
@@ -143,30 +175,39 @@ def plan(
         info = infos[rel]
         rel_dir = posixpath.dirname(rel)
         renames = tuple(
-            (needed, posixpath.basename(target))
+            (needed, rules.install_name_prefix + posixpath.basename(target))
             for needed, target in deps[rel]
-            if posixpath.basename(target) != needed and target in vendored_dest
+            if rules.install_name_prefix + posixpath.basename(target) != needed and target in vendored_dest
         )
         runpath: list[str] = []
-        if rel not in origins and rel not in vendored_dest:
-            # A wheel's own $ORIGIN entries stay (dlopen may rely on them) if they stay inside.
-            for entry in info.runpath or info.rpath:
-                if entry.startswith(("$ORIGIN", "${ORIGIN}")) and _inside(
-                    root, expand_origin(entry, root / rel_dir)
-                ):
-                    runpath.append(entry.replace("${ORIGIN}", "$ORIGIN"))
-        for _needed, target in deps[rel]:
-            entry = _origin_entry(rel_dir, posixpath.dirname(target))
-            if entry not in runpath:
-                runpath.append(entry)
-        soname = posixpath.basename(rel) if rel in vendored_dest else None
+        token = rules.origin
+        if token is not None:
+            if rel not in origins and rel not in vendored_dest:
+                # A wheel's own origin-relative entries stay (dlopen may rely on them) if they stay inside.
+                for entry in info.runpath or info.rpath:
+                    entry = entry.replace("${ORIGIN}", "$ORIGIN")
+                    if entry.startswith(token) and _inside(
+                        root, os.path.normpath(str(root / rel_dir) + entry[len(token):])
+                    ):
+                        runpath.append(entry)
+            for needed, target in deps[rel]:
+                if rules.install_name_prefix and not (target in vendored_dest or needed.startswith("@rpath/")):
+                    continue  # Mach-O: only @rpath names use the search path
+                entry = _origin_entry(rel_dir, posixpath.dirname(target), token)
+                if entry not in runpath:
+                    runpath.append(entry)
+        own_id = rules.install_name_prefix + posixpath.basename(rel)
+        # Mach-O: a library whose id is a build-machine path (zig/ld default the id to the
+        # output path) gets an @rpath id like the vendored ones: no build path stays loader-visible.
+        build_path_id = bool(rules.install_name_prefix and info.soname and info.soname.startswith("/")
+                             and not policy.is_system(info.soname))
+        soname = own_id if (rel in vendored_dest and rules.rename_vendored_id) or build_path_id else None
         edit = BinaryEdit(soname=soname, replace_needed=renames, runpath=tuple(runpath))
-        unchanged = (
-            not renames
-            and soname is None
-            and not info.rpath
-            and tuple(info.runpath) == tuple(runpath)
-        )
+        if rules.search_in_rpath:
+            same_paths = tuple(info.rpath) == tuple(runpath) and not info.runpath
+        else:
+            same_paths = not info.rpath and tuple(info.runpath) == tuple(runpath)
+        unchanged = not renames and soname is None and (token is None or same_paths)
         if not unchanged:
             edits.append((rel, edit))
     return RelocationPlan(
@@ -211,8 +252,13 @@ def merge_reports(a: RelocationReport, b: RelocationReport) -> RelocationReport:
         vendored=tuple(sorted(set(a.vendored) | set(b.vendored))),
         rewritten=a.rewritten + b.rewritten,
         system=tuple(sorted(set(a.system) | set(b.system))),
-        glibc_floor=max(floors, key=lambda f: tuple(int(x) for x in f.split("."))) if floors else None,
+        glibc_floor=_newest(floors),
+        macos_minimum=_newest([f for f in (a.macos_minimum, b.macos_minimum) if f]),
     )
+
+
+def _newest(versions: list[str]) -> str | None:
+    return max(versions, key=lambda f: tuple(int(x) for x in f.split("."))) if versions else None
 
 
 def verify(
@@ -223,34 +269,41 @@ def verify(
     arch: str,
     vendored: Iterable[str] = (),
     rewritten: int = 0,
+    rules: LoaderRules = ELF_RULES,
+    resolver: object | None = None,
+    check: Callable[[str], None] | None = None,
 ) -> RelocationReport:
-    """Refuse a runtime in which any binary can still reach outside it."""
-    loader = policy.loader(arch)
-    inside_only = Resolver(arch=arch, default_dirs=())
+    """Refuse a runtime in which any binary can still reach outside it.
+
+    *resolver* searches like the target's loader but only inside the runtime
+    (default: ld.so without system directories); *check* runs a format's own
+    test on each binary (Mach-O: the code signature).
+    """
+    inside_only = resolver if resolver is not None else Resolver(arch=arch, default_dirs=())
     system: set[str] = set()
     for rel, info in sorted(binaries.items()):
         here = root / posixpath.dirname(rel)
-        if info.interpreter and info.interpreter != loader:
-            raise RelocationError(
-                f"{rel} asks for the program loader {info.interpreter}, which is not the system's "
-                f"{loader}; rebuild it for a standard glibc system"
-            )
-        if info.rpath:
-            raise RelocationError(f"{rel} still has DT_RPATH {':'.join(info.rpath)} after relocation")
-        for entry in info.runpath:
-            if not entry.startswith("$ORIGIN") or not _inside(root, expand_origin(entry, here)):
-                raise RelocationError(
-                    f"{rel} has the search path {entry}, which points outside the runtime"
-                )
+        if rules is ELF_RULES or rules.origin == "$ORIGIN":
+            _verify_elf_paths(root, rel, info, here, policy.loader(arch))
+        elif rules.origin is not None:
+            if info.soname and info.soname.startswith("/") and not policy.is_system(info.soname):
+                raise RelocationError(f"{rel} still has the build-machine install name {info.soname}")
+            for entry in info.rpath:
+                token = next((t for t in (rules.origin, "@executable_path") if entry.startswith(t)), None)
+                if token is None or (token == rules.origin and not _inside(
+                        root, os.path.normpath(str(here) + entry[len(token):]))):
+                    raise RelocationError(f"{rel} has the search path {entry}, which points outside the runtime")
         for needed in info.needed:
             if policy.is_system(needed):
                 system.add(needed)
                 continue
-            found = inside_only.search(needed, info, here)
+            found = inside_only.search(needed, info, here)  # type: ignore[attr-defined]
             if found is None or not _inside(root, os.path.realpath(found)):
                 raise RelocationError(
                     f"{rel} needs {needed}, which does not resolve inside the runtime after relocation"
                 )
+        if check is not None:
+            check(rel)
     return RelocationReport(
         binaries=len(binaries),
         vendored=tuple(vendored),
@@ -259,3 +312,17 @@ def verify(
         glibc_floor=glibc_floor(list(binaries.values())),
     )
 
+
+def _verify_elf_paths(root: Path, rel: str, info: BinaryInfo, here: Path, loader: str) -> None:
+    if info.interpreter and info.interpreter != loader:
+        raise RelocationError(
+            f"{rel} asks for the program loader {info.interpreter}, which is not the system's "
+            f"{loader}; rebuild it for a standard glibc system"
+        )
+    if info.rpath:
+        raise RelocationError(f"{rel} still has DT_RPATH {':'.join(info.rpath)} after relocation")
+    for entry in info.runpath:
+        if not entry.startswith("$ORIGIN") or not _inside(root, expand_origin(entry, here)):
+            raise RelocationError(
+                f"{rel} has the search path {entry}, which points outside the runtime"
+            )

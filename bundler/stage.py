@@ -175,11 +175,16 @@ def strip(path: Path) -> None:
     subprocess.run([tool, "--strip-unneeded", "-p", str(path)], capture_output=True, check=False)
 
 
-def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = True, tk: bool = True) -> StagedRuntime:
+def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = True, tk: bool = True,
+          prepare=None) -> StagedRuntime:
     """Copy *interp* into *root* (which must not exist) using the standard layout.
 
     *tk* keeps tkinter with its Tcl/Tk libraries (for GUI apps); without it they are pruned.
+    *prepare* runs on every copied binary before any rewrite (default: the host's strip).
+    A Windows base keeps its own layout (:func:`stage_windows`).
     """
+    if interp.system == "Windows":
+        return stage_windows(interp, root, is_binary=is_binary, tk=tk)
     ver = interp.short_version
     stdlib_rel = f"lib/python{ver}"
     dynload_rel = f"{stdlib_rel}/lib-dynload"
@@ -217,7 +222,7 @@ def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = Tr
                 origins.append((rel, Path(os.path.realpath(src))))
     if do_strip:
         for rel, _src in origins:
-            strip(root / rel)
+            (prepare or strip)(root / rel)
     prefixes = sorted({str(interp.prefix), os.path.realpath(interp.prefix)}, key=len, reverse=True)
     return StagedRuntime(
         root=root,
@@ -227,4 +232,73 @@ def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = Tr
         sitepackages=site_rel,
         origins=tuple(origins),
         build_prefixes=tuple(prefixes),
+    )
+
+
+#: Parts of a Windows CPython no application needs (relative to its directory).
+WINDOWS_PRUNE = (
+    "Lib/test", "Lib/idlelib", "Lib/ensurepip", "Lib/turtledemo", "Lib/lib2to3/tests", "Lib/tkinter/test",
+    "Lib/unittest/test", "Lib/ctypes/test", "Lib/distutils/tests", "Lib/sqlite3/test", "Lib/site-packages",
+    "Scripts", "include", "libs", "Doc", "Tools", "share", "PYTHON.json", "NEWS.txt",
+)
+WINDOWS_GLOBS = ("__pycache__", "*.pyc", "*.pdb", "*.lib", "*.a")
+WINDOWS_TK = ("Lib/tkinter", "Lib/turtle.py", "tcl", "DLLs/_tkinter*.pyd", "DLLs/tcl*.dll", "DLLs/tk*.dll",
+              "_tkinter*.pyd", "tcl*.dll", "tk*.dll")
+
+
+def _windows_ignored(prefix: Path, tk: bool):
+    prune = WINDOWS_PRUNE if tk else WINDOWS_PRUNE + WINDOWS_TK
+
+    def ignore(dirpath: str, names: list[str]) -> set[str]:
+        rel_dir = os.path.relpath(dirpath, prefix).replace(os.sep, "/")
+        out = set()
+        for name in names:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if any(fnmatch.fnmatch(rel, pat) for pat in prune) or any(fnmatch.fnmatch(name, g) for g in WINDOWS_GLOBS):
+                out.add(name)
+        return out
+
+    return ignore
+
+
+def _enable_site(pth: Path, site_rel: str) -> None:
+    """The embeddable distribution's ``._pth`` fixes sys.path: add site-packages and ``import site``."""
+    lines = pth.read_text(encoding="utf-8", errors="replace").splitlines()
+    want = site_rel.replace("/", "\\")
+    out = [("import site" if line.strip() == "#import site" else line) for line in lines]
+    if want not in out:
+        out.insert(len([l for l in out if l and not l.startswith(("#", "import"))]), want)
+    if "import site" not in out:
+        out.append("import site")
+    pth.write_text("\r\n".join(out) + "\r\n", encoding="utf-8")
+
+
+def stage_windows(interp: BaseInterpreter, root: Path, *, is_binary, tk: bool = True) -> StagedRuntime:
+    """Copy a Windows CPython into *root* in its own layout (``python.exe``, ``Lib``, ``DLLs``).
+
+    Windows finds the standard library next to ``python.exe`` and every DLL of the
+    process in that directory, so the tree keeps the shape of the original.
+    """
+    prefix = interp.prefix
+    copy_tree(prefix, root, _windows_ignored(prefix, tk))
+    site_rel = "Lib/site-packages"
+    (root / site_rel).mkdir(parents=True, exist_ok=True)
+    for pth in root.glob("python3*._pth"):
+        _enable_site(pth, site_rel)
+    origins: list[tuple[str, Path]] = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in sorted(files):
+            p = Path(dirpath) / name
+            if is_binary(p):
+                rel = p.relative_to(root).as_posix()
+                origins.append((rel, Path(os.path.realpath(prefix / rel))))
+    rel_of = lambda p: Path(os.path.relpath(p, prefix)).as_posix()  # noqa: E731
+    return StagedRuntime(
+        root=root,
+        python=rel_of(interp.executable),
+        stdlib=rel_of(interp.stdlib),
+        dynload=rel_of(interp.dynload),
+        sitepackages=site_rel,
+        origins=tuple(sorted(origins)),
+        build_prefixes=(str(prefix),),
     )

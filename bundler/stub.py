@@ -2,7 +2,9 @@
 
 The stub is the program at the front of a single-file artifact (see
 ``stubs/README.md``). It is built once per (stub sources, Zig version, target,
-zstd source) and kept in ``<cache>/stubs/<key16>/bundler-stub-<target>``.
+zstd source, and on Windows the console/GUI variant) and kept in
+``<cache>/stubs/<key16>/bundler-stub-<target>`` (Windows:
+``bundler-stub-<target>-<console|gui>.exe``).
 
 libzstd comes from the amalgamated ``zstd/zstd.c`` in the pinned zstandard
 sdist, found in the cache, in a ``--find-links`` directory, or (unless
@@ -33,10 +35,16 @@ Progress = Callable[[str, str], None]
 STUB_SOURCES = Path(__file__).resolve().parent.parent / "stubs"
 ZIG_VERSION = "0.17.1"
 
-#: bundler target → Zig target triple (static musl: the stub runs on any Linux).
+#: bundler target → Zig target triple (static musl: the stub runs on any Linux;
+#: Windows links the UCRT through MinGW-w64; macOS links libSystem only, with
+#: the oldest macOS named explicitly, since Zig 0.17 defaults to macOS 15:
+#: 11.0 is the first arm64 macOS, 10.13 python.org's floor for x86_64).
 ZIG_TARGETS = {
     "linux-x86_64": "x86_64-linux-musl",
     "linux-aarch64": "aarch64-linux-musl",
+    "windows-x86_64": "x86_64-windows-gnu",
+    "macos-arm64": "aarch64-macos.11.0",
+    "macos-x86_64": "x86_64-macos.10.13",
 }
 
 ZSTD_PROJECT = "zstandard"
@@ -53,6 +61,10 @@ PYPI_SIMPLE = "https://pypi.org/simple"
 CFLAGS = ("-ffunction-sections", "-fdata-sections", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables")
 ZIG_FLAGS = ("-lc", "-O", "ReleaseSmall", "-fstrip", "-fno-single-threaded", "-fno-unwind-tables",
              "-ffunction-sections", "-fdata-sections", "--gc-sections")
+#: Windows x64 needs unwind tables (SEH; MinGW's startup code declares handlers).
+WINDOWS_CFLAGS = ("-ffunction-sections", "-fdata-sections")
+WINDOWS_ZIG_FLAGS = ("-lc", "-O", "ReleaseSmall", "-fstrip", "-fno-single-threaded",
+                     "-ffunction-sections", "-fdata-sections", "--gc-sections")
 
 
 def build_stub(
@@ -63,24 +75,50 @@ def build_stub(
     find_links: tuple[Path, ...] = (),
     progress: Progress | None = None,
     sources: Path = STUB_SOURCES,
+    gui: bool = False,
 ) -> Path:
-    """The stub executable for *target*, built (or reused) in *cache_dir*."""
+    """The stub executable for *target*, built (or reused) in *cache_dir*.
+
+    *gui* selects the Windows GUI-subsystem variant (no console window; its
+    failures are shown in a message box as well as written to stderr). It is
+    ignored for every other target, which has a single variant.
+    """
     report = progress or _silent
     zig_target = _zig_target(target)
+    windows = is_windows(target)
+    variant = ("gui" if gui else "console") if windows else ""
     zig = zig_command()
     version = zig_version()
     if version != ZIG_VERSION:
         raise StubError(f"the stub needs Zig {ZIG_VERSION} (its std API changes between versions), found {version}; "
                         f"pip install ziglang=={ZIG_VERSION}")
-    key = cache_key(sources, version, zig_target, ZSTD_C_SHA256)
-    out = cache_dir / "stubs" / key[:16] / f"bundler-stub-{target}"
+    key = cache_key(sources, version, zig_target, ZSTD_C_SHA256, variant)
+    out = cache_dir / "stubs" / key[:16] / stub_name(target, variant)
     if out.is_file():
         report("cached", str(out))
         return out
     zstd_dir = zstd_sources(cache_dir, offline=offline, find_links=find_links, progress=report)
-    report("build", f"stub for {target}")
-    _compile(zig, sources, zstd_dir, zig_target, out)
+    report("build", f"stub for {target}" + (f" ({variant})" if variant else ""))
+    _compile(zig, sources, zstd_dir, zig_target, out, _flags(windows, gui))
     return out
+
+
+def is_windows(target: str) -> bool:
+    return ZIG_TARGETS.get(target, "").split("-")[1:2] == ["windows"]
+
+
+def stub_name(target: str, variant: str = "") -> str:
+    """``bundler-stub-<target>``; Windows: ``bundler-stub-<target>-<variant>.exe``."""
+    if is_windows(target):
+        return f"bundler-stub-{target}-{variant or 'console'}.exe"
+    return f"bundler-stub-{target}"
+
+
+def _flags(windows: bool, gui: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(C flags for zstd.c, Zig flags) for the target's OS and variant."""
+    if windows:
+        return WINDOWS_CFLAGS, (*WINDOWS_ZIG_FLAGS, "--subsystem", "windows" if gui else "console")
+    return CFLAGS, ZIG_FLAGS
 
 
 def _silent(event: str, detail: str) -> None:
@@ -122,8 +160,9 @@ def _run_zig(cmd: list[str], what: str, cwd: Path | None = None) -> subprocess.C
     return result
 
 
-def cache_key(sources: Path, zig_version: str, zig_target: str, zstd_sha256: str) -> str:
-    """SHA-256 over every file in *sources* (sorted by path), the Zig version, the target and zstd.c."""
+def cache_key(sources: Path, zig_version: str, zig_target: str, zstd_sha256: str, variant: str = "") -> str:
+    """SHA-256 over every file in *sources* (sorted by path), the Zig version, the target, zstd.c
+    and the variant (Windows: "console" or "gui"; "" elsewhere, which adds nothing)."""
     digest = hashlib.sha256()
     files = sorted(p for p in sources.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     if not files:
@@ -134,11 +173,15 @@ def cache_key(sources: Path, zig_version: str, zig_target: str, zstd_sha256: str
         digest.update(b"%d:%s%d:" % (len(rel), rel, len(data)) + data)
     for part in (zig_version, zig_target, zstd_sha256):
         digest.update(part.encode() + b"\0")
+    if variant:
+        digest.update(b"variant:" + variant.encode() + b"\0")
     return digest.hexdigest()
 
 
-def _compile(zig: list[str], sources: Path, zstd_dir: Path, zig_target: str, out: Path) -> None:
+def _compile(zig: list[str], sources: Path, zstd_dir: Path, zig_target: str, out: Path,
+             flags: tuple[tuple[str, ...], tuple[str, ...]] = (CFLAGS, ZIG_FLAGS)) -> None:
     """Build into a temp file next to *out*, then rename it into place."""
+    cflags, zig_flags = flags
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
@@ -146,8 +189,8 @@ def _compile(zig: list[str], sources: Path, zstd_dir: Path, zig_target: str, out
     try:
         cmd = [
             *zig, "build-exe", str(sources / "main.zig"),
-            "-cflags", *CFLAGS, "--", str(zstd_dir / "zstd.c"),
-            "-target", zig_target, *ZIG_FLAGS, "-I", str(zstd_dir),
+            "-cflags", *cflags, "--", str(zstd_dir / "zstd.c"),
+            "-target", zig_target, *zig_flags, "-I", str(zstd_dir),
             "--name", "bundler-stub", f"-femit-bin={tmp}",
         ]
         _run_zig(cmd, f"building the stub for {zig_target} with zig", cwd=out.parent)

@@ -62,8 +62,18 @@ pub const Artifact = struct {
 /// Opens the running program and reads its trailer and manifest (checksum checked).
 pub fn openSelf(gpa: std.mem.Allocator) (fail.Failed || error{OutOfMemory})!Artifact {
     var path_buf: [sys.max_path]u8 = undefined;
-    const path = try gpa.dupe(u8, sys.selfPath(&path_buf) catch sys.self_exe);
-    return openPath(gpa, path, sys.self_exe);
+    if (@hasDecl(sys, "self_exe")) {
+        // Linux: /proc/self/exe opens the program even if its path is gone.
+        const path = try gpa.dupe(u8, sys.selfPath(&path_buf) catch sys.self_exe);
+        return openPath(gpa, path, sys.self_exe);
+    }
+    const found = sys.selfPath(&path_buf) catch return fail.record(
+        .damaged,
+        "cannot find its own file ({s}); {s}.",
+        .{ sys.errnoText(sys.errno()), sys.self_read_hint },
+    );
+    const path = try gpa.dupeSentinel(u8, found, 0);
+    return openPath(gpa, path, path);
 }
 
 /// Opens *file* (named *path* in messages) and reads its trailer and manifest.
@@ -71,8 +81,8 @@ pub fn openPath(gpa: std.mem.Allocator, path: []const u8, file: [:0]const u8) (f
     fail.context.artifact = path;
     const fd = sys.openRead(file) catch return fail.record(
         .damaged,
-        "cannot read its own file {s} ({s}); run it where /proc is mounted and the file is readable.",
-        .{ file, sys.errnoText(sys.errno()) },
+        "cannot read its own file {s} ({s}); {s}.",
+        .{ file, sys.errnoText(sys.errno()), sys.self_read_hint },
     );
     const trailer = try readTrailer(fd);
     const raw = try readManifest(gpa, fd, trailer);

@@ -9,6 +9,7 @@
 //! first process to rename wins and the others use its tree.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const sys = @import("sys.zig").Impl;
 const fail = @import("fail.zig");
 const artifact = @import("artifact.zig");
@@ -30,34 +31,73 @@ pub const Cache = struct {
 
 const Candidate = struct { path: []const u8, private: bool };
 
-/// The first usable root: the user's cache dir ($BUNDLER_CACHE_DIR, else
-/// $XDG_CACHE_HOME/bundler, else $HOME/.cache/bundler), then a private
-/// bundler-<uid> directory in $TMPDIR and /tmp.
+/// The first usable root: the user's cache dir, then private fallbacks (see
+/// `candidates`).
 pub fn open(gpa: std.mem.Allocator, env: Env, app: []const u8) (fail.Failed || error{OutOfMemory})!Cache {
     var tried: std.ArrayList(u8) = .empty;
     const uid = sys.effectiveUid();
-    var candidates: [4]?Candidate = @splat(null);
-    if (env.nonEmpty("BUNDLER_CACHE_DIR")) |d| {
-        candidates[0] = .{ .path = d, .private = false };
-    } else if (env.nonEmpty("XDG_CACHE_HOME")) |d| {
-        if (d[0] == '/') candidates[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/bundler", .{d}), .private = false };
-    }
-    if (candidates[0] == null) if (env.nonEmpty("HOME")) |d| {
-        candidates[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/.cache/bundler", .{d}), .private = false };
-    };
-    if (env.nonEmpty("TMPDIR")) |d| {
-        const trimmed = std.mem.trimEnd(u8, d, "/");
-        if (!std.mem.eql(u8, trimmed, "/tmp"))
-            candidates[1] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/bundler-{d}", .{ trimmed, uid }), .private = true };
-    }
-    candidates[2] = .{ .path = try std.fmt.allocPrint(gpa, "/tmp/bundler-{d}", .{uid}), .private = true };
-    for (candidates) |maybe| {
+    const list = try candidates(gpa, env, uid);
+    for (list) |maybe| {
         const c = maybe orelse continue;
         if (try tryRoot(gpa, c, app, uid)) |cache| return cache;
         if (tried.items.len > 0) try tried.appendSlice(gpa, ", ");
         try tried.print(gpa, "{s} ({s})", .{ c.path, why });
     }
     return fail.record(.no_cache, "no usable cache directory to unpack {s} into (tried {s}); set BUNDLER_CACHE_DIR to a writable directory.", .{ app, tried.items });
+}
+
+/// Where the cache root is looked for, in order:
+/// - Linux: $BUNDLER_CACHE_DIR, else $XDG_CACHE_HOME/bundler, else
+///   $HOME/.cache/bundler; then a private bundler-<uid> in $TMPDIR and /tmp.
+/// - macOS: $BUNDLER_CACHE_DIR, else $HOME/Library/Caches/bundler; then a
+///   private bundler-<uid> in $TMPDIR (per-user on macOS) and /tmp.
+/// - Windows: %BUNDLER_CACHE_DIR%, else %LOCALAPPDATA%\bundler; then
+///   %TEMP%\bundler (per-user on Windows).
+fn candidates(gpa: std.mem.Allocator, env: Env, uid: u32) error{OutOfMemory}![4]?Candidate {
+    var list: [4]?Candidate = @splat(null);
+    switch (builtin.os.tag) {
+        .windows => {
+            if (env.nonEmpty("BUNDLER_CACHE_DIR")) |d| {
+                list[0] = .{ .path = d, .private = false };
+            } else if (env.nonEmpty("LOCALAPPDATA")) |d| {
+                if (std.fs.path.isAbsoluteWindows(d))
+                    list[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}\\bundler", .{std.mem.trimEnd(u8, d, "\\/")}), .private = false };
+            }
+            if (env.nonEmpty("TEMP") orelse env.nonEmpty("TMP")) |d| {
+                list[1] = .{ .path = try std.fmt.allocPrint(gpa, "{s}\\bundler", .{std.mem.trimEnd(u8, d, "\\/")}), .private = false };
+            }
+        },
+        .macos => {
+            if (env.nonEmpty("BUNDLER_CACHE_DIR")) |d| {
+                list[0] = .{ .path = d, .private = false };
+            } else if (env.nonEmpty("HOME")) |d| {
+                if (d[0] == '/') list[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/Library/Caches/bundler", .{std.mem.trimEnd(u8, d, "/")}), .private = false };
+            }
+            try tmpCandidates(gpa, env, uid, &list);
+        },
+        else => {
+            if (env.nonEmpty("BUNDLER_CACHE_DIR")) |d| {
+                list[0] = .{ .path = d, .private = false };
+            } else if (env.nonEmpty("XDG_CACHE_HOME")) |d| {
+                if (d[0] == '/') list[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/bundler", .{d}), .private = false };
+            }
+            if (list[0] == null) if (env.nonEmpty("HOME")) |d| {
+                list[0] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/.cache/bundler", .{d}), .private = false };
+            };
+            try tmpCandidates(gpa, env, uid, &list);
+        },
+    }
+    return list;
+}
+
+/// Private bundler-<uid> directories in $TMPDIR and /tmp.
+fn tmpCandidates(gpa: std.mem.Allocator, env: Env, uid: u32, list: *[4]?Candidate) error{OutOfMemory}!void {
+    if (env.nonEmpty("TMPDIR")) |d| {
+        const trimmed = std.mem.trimEnd(u8, d, "/");
+        if (!std.mem.eql(u8, trimmed, "/tmp"))
+            list[1] = .{ .path = try std.fmt.allocPrint(gpa, "{s}/bundler-{d}", .{ trimmed, uid }), .private = true };
+    }
+    list[2] = .{ .path = try std.fmt.allocPrint(gpa, "/tmp/bundler-{d}", .{uid}), .private = true };
 }
 
 /// Why the last candidate was refused (main thread only).
@@ -105,7 +145,7 @@ fn openAppDir(root: sys.Fd, app: []const u8) ?sys.Fd {
 /// The absolute path of a complete tree for *art*, unpacking it first if needed.
 pub fn tree(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (fail.Failed || error{OutOfMemory})![]const u8 {
     const key = art.key();
-    const path = try std.fmt.allocPrint(gpa, "{s}/{s}/{s}", .{ cache.root, art.manifest.app.name, key });
+    const path = try std.fmt.allocPrint(gpa, "{s}" ++ .{sys.sep} ++ "{s}" ++ .{sys.sep} ++ "{s}", .{ cache.root, art.manifest.app.name, key });
     if (isComplete(cache.app_fd, key)) return path;
     fail.context.dest = cache.root;
     errdefer removeAppDirIfEmpty(cache, art.manifest.app.name);
@@ -139,16 +179,18 @@ fn unpack(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (
     var name_buf: [64]u8 = undefined;
     const tmp = tempName(&name_buf, key);
     sys.makeDir(cache.app_fd, tmp, 0o700) catch return fail.writeFailed(tmp, sys.errno());
-    var fd = sys.openDir(cache.app_fd, tmp) catch return fail.writeFailed(tmp, sys.errno());
+    const fd = sys.openDir(cache.app_fd, tmp) catch return fail.writeFailed(tmp, sys.errno());
+    var fd_open = true;
     var keep = false;
     defer {
-        if (fd >= 0) sys.close(fd);
+        if (fd_open) sys.close(fd);
         if (!keep) sys.removeTree(cache.app_fd, tmp) catch {};
     }
     try extract.run(gpa, art, .{ .dir = fd });
     try writeMarker(fd, art.manifest.payload.sha256);
+    // Closed before the rename: Windows renames no directory with a handle open inside it.
     sys.close(fd);
-    fd = -1;
+    fd_open = false;
     var z: sys.PathZ = .{};
     const final = z.of(key) catch unreachable;
     sys.rename(cache.app_fd, tmp, final) catch {

@@ -1,6 +1,11 @@
-//! The caller's environment, as the kernel passed it.
+//! The caller's environment, as the kernel passed it (on Windows: the UTF-16
+//! block converted to WTF-8, see sys_windows.processEnv).
 
 const std = @import("std");
+const builtin = @import("builtin");
+
+/// Windows variable names are case-insensitive ("Path" is "PATH").
+const ignore_case = builtin.os.tag == .windows;
 
 pub const Env = struct {
     vars: []const [*:0]const u8,
@@ -9,7 +14,7 @@ pub const Env = struct {
     pub fn get(self: Env, name: []const u8) ?[]const u8 {
         for (self.vars) |entry| {
             const kv = std.mem.span(entry);
-            if (kv.len > name.len and kv[name.len] == '=' and std.mem.startsWith(u8, kv, name))
+            if (kv.len > name.len and kv[name.len] == '=' and nameEql(kv[0..name.len], name))
                 return kv[name.len + 1 ..];
         }
         return null;
@@ -22,8 +27,15 @@ pub const Env = struct {
     }
 };
 
-/// The variable name of a "NAME=value" entry.
+/// Whether two variable names are the same variable.
+pub fn nameEql(a: []const u8, b: []const u8) bool {
+    return if (ignore_case) std.ascii.eqlIgnoreCase(a, b) else std.mem.eql(u8, a, b);
+}
+
+/// The variable name of a "NAME=value" entry. On Windows a name may start
+/// with '=' (the hidden per-drive directories, "=C:=C:\dir").
 pub fn nameOf(entry: []const u8) []const u8 {
-    const eq = std.mem.indexOfScalar(u8, entry, '=') orelse return entry;
+    const from: usize = if (ignore_case) @min(1, entry.len) else 0;
+    const eq = std.mem.indexOfScalarPos(u8, entry, from, '=') orelse return entry;
     return entry[0..eq];
 }

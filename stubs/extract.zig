@@ -5,6 +5,10 @@
 //!
 //! A thread that fails records the failure (fail.zig) and stops; the others
 //! stop at their next frame. The caller removes the half-written tree.
+//!
+//! Where the OS layer has no symlinks (Windows: they need a privilege), a
+//! symlink entry becomes a copy of its target, made after every frame is
+//! written (`copyLinks`).
 
 const std = @import("std");
 const sys = @import("sys.zig").Impl;
@@ -45,6 +49,7 @@ pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target
     for (threads[1..n]) |t| if (t) |thread| thread.join();
     defer for (workers[0..n]) |*w| w.deinit();
     if (!fail.failed() and target == .verify) try checkPaths(gpa, workers[0..n]);
+    if (!sys.has_symlinks and !fail.failed() and target == .dir) try copyLinks(gpa, target.dir, workers[0..n]);
     if (fail.failed()) return error.Failed;
 }
 
@@ -87,6 +92,8 @@ const Worker = struct {
     parents: ?Parents = null,
     /// verify: every path seen (owned copies), checked for duplicates at the end.
     seen: std.ArrayList(Seen) = .empty,
+    /// Without OS symlinks: the symlink entries (owned copies), copied at the end.
+    links: std.ArrayList(Link) = .empty,
 
     fn loop(self: *Worker) void {
         const jobs = self.shared.art.jobs;
@@ -104,6 +111,11 @@ const Worker = struct {
         self.gpa.free(self.plain);
         for (self.seen.items) |s| self.gpa.free(s.path);
         self.seen.deinit(self.gpa);
+        for (self.links.items) |l| {
+            self.gpa.free(l.path);
+            self.gpa.free(l.source);
+        }
+        self.links.deinit(self.gpa);
     }
 
     fn frame(self: *Worker, job: *const artifact.Job) fail.Failed!void {
@@ -171,8 +183,14 @@ const Worker = struct {
         switch (entry.kind) {
             .dir => try makeDir(dir, name, entry),
             .file => try writeFile(dir, name, entry, self.shared.umask),
-            .symlink => try makeLink(dir, name, entry),
+            .symlink => if (sys.has_symlinks) try makeLink(dir, name, entry) else try self.deferLink(entry),
         }
+    }
+
+    fn deferLink(self: *Worker, entry: entries.Entry) fail.Failed!void {
+        const path = self.gpa.dupe(u8, entry.path) catch return fail.outOfMemory();
+        const source = resolveLink(self.gpa, entry.path, entry.data) catch return fail.outOfMemory();
+        self.links.append(self.gpa, .{ .path = path, .source = source }) catch return fail.outOfMemory();
     }
 };
 
@@ -259,3 +277,151 @@ const Parents = struct {
         return sys.openDir(dir, name) catch return inTheWay(path);
     }
 };
+
+// ---------------------------------------------------------------- symlinks as copies (Windows)
+
+/// A symlink entry to be copied: its path and its target resolved (lexically,
+/// like entries.checkLink) to a path relative to the root ("" is the root).
+const Link = struct { path: []const u8, source: []const u8 };
+
+fn resolveLink(gpa: std.mem.Allocator, path: []const u8, target: []const u8) error{OutOfMemory}![]u8 {
+    var parts: std.ArrayList([]const u8) = .empty;
+    defer parts.deinit(gpa);
+    var dirs = std.mem.splitScalar(u8, entries.split(path).parent, '/');
+    while (dirs.next()) |p| if (p.len > 0) try parts.append(gpa, p);
+    var it = std.mem.splitScalar(u8, target, '/');
+    while (it.next()) |p| {
+        if (p.len == 0 or std.mem.eql(u8, p, ".")) continue;
+        if (std.mem.eql(u8, p, "..")) {
+            _ = parts.pop(); // checkLink made sure it stays inside the root
+        } else try parts.append(gpa, p);
+    }
+    return std.mem.join(gpa, "/", parts.items);
+}
+
+/// *path* is *dir* or lies inside it ("" is the root).
+fn within(path: []const u8, dir: []const u8) bool {
+    if (dir.len == 0) return true;
+    return std.mem.startsWith(u8, path, dir) and (path.len == dir.len or path[dir.len] == '/');
+}
+
+/// Creates every deferred symlink as a copy of what it points to. A link is
+/// copied once no other pending link is its source, lies above its source or
+/// inside it (so chains of links copy in order); a dangling link creates
+/// nothing, like a dangling symlink points to nothing.
+fn copyLinks(gpa: std.mem.Allocator, root: sys.Fd, workers: []Worker) fail.Failed!void {
+    var pending: std.ArrayList(*const Link) = .empty;
+    defer pending.deinit(gpa);
+    for (workers) |*w| for (w.links.items) |*l| pending.append(gpa, l) catch return fail.outOfMemory();
+    if (pending.items.len == 0) return;
+    const buf = gpa.alloc(u8, 1 << 20) catch return fail.outOfMemory();
+    defer gpa.free(buf);
+    while (pending.items.len > 0) {
+        var progress = false;
+        var i: usize = 0;
+        while (i < pending.items.len) {
+            const l = pending.items[i];
+            if (within(l.path, l.source)) return cannotCopy(l);
+            if (blocked(l, pending.items)) {
+                i += 1;
+                continue;
+            }
+            try copyLink(root, l, buf);
+            _ = pending.swapRemove(i);
+            progress = true;
+        }
+        if (!progress) return cannotCopy(pending.items[0]);
+    }
+}
+
+fn blocked(l: *const Link, pending: []const *const Link) bool {
+    for (pending) |p| {
+        if (p == l) continue;
+        if (within(l.source, p.path) or within(p.path, l.source)) return true;
+    }
+    return false;
+}
+
+fn cannotCopy(l: *const Link) fail.Failed {
+    return fail.record(
+        .damaged,
+        "{s}: the symlink {s} cannot be made a copy on this system (it contains itself or the links form a loop); this artifact does not run here.",
+        .{ fail.context.artifact, l.path },
+    );
+}
+
+fn copyLink(root: sys.Fd, l: *const Link, buf: []u8) fail.Failed!void {
+    var src_z: sys.PathZ = .{};
+    const src = src_z.of(if (l.source.len == 0) "." else l.source) catch return fail.writeFailed(l.path, sys.errno());
+    const st = sys.statAt(root, src, false) catch {
+        if (sys.isNotFound(sys.errno())) return; // dangling: nothing to copy
+        return fail.writeFailed(l.path, sys.errno());
+    };
+    const where = entries.split(l.path);
+    const parent = if (where.parent.len == 0) root else try Parents.walk(root, where.parent, l.path);
+    defer if (parent != root) sys.close(parent);
+    var name_z: sys.PathZ = .{};
+    const name = name_z.of(where.name) catch return fail.writeFailed(l.path, sys.errno());
+    switch (st.kind) {
+        .file => try copyFile(root, src, parent, name, l.path, buf),
+        .dir => {
+            sys.makeDir(parent, name, 0o755) catch return inTheWay(l.path);
+            const to = sys.openDir(parent, name) catch return fail.writeFailed(l.path, sys.errno());
+            defer sys.close(to);
+            const from = sys.openDir(root, src) catch return fail.writeFailed(l.path, sys.errno());
+            defer sys.close(from);
+            try copyDir(from, to, l.path, buf);
+        },
+        else => {},
+    }
+}
+
+fn copyFile(from_dir: sys.Fd, from: [:0]const u8, to_dir: sys.Fd, to: [:0]const u8, path: []const u8, buf: []u8) fail.Failed!void {
+    const in = sys.openReadAt(from_dir, from) catch return fail.writeFailed(path, sys.errno());
+    defer sys.close(in);
+    const out = sys.createFile(to_dir, to, 0o644) catch return inTheWay(path);
+    defer sys.close(out);
+    var off: u64 = 0;
+    while (true) {
+        const n = sys.preadAll(in, buf, off) catch return fail.writeFailed(path, sys.errno());
+        if (n == 0) break;
+        sys.writeAll(out, buf[0..n]) catch return fail.writeFailed(path, sys.errno());
+        off += n;
+    }
+}
+
+fn copyDir(from: sys.Fd, to: sys.Fd, path: []const u8, buf: []u8) fail.Failed!void {
+    var it: sys.DirIterator = .{ .fd = from };
+    while (it.next() catch return fail.writeFailed(path, sys.errno())) |entry| {
+        if (fail.failed()) return error.Failed;
+        switch (entry.kind) {
+            .file => try copyFile(from, entry.name, to, entry.name, path, buf),
+            .dir => {
+                sys.makeDir(to, entry.name, 0o755) catch return inTheWay(path);
+                const sub_to = sys.openDir(to, entry.name) catch return fail.writeFailed(path, sys.errno());
+                defer sys.close(sub_to);
+                const sub_from = sys.openDir(from, entry.name) catch return fail.writeFailed(path, sys.errno());
+                defer sys.close(sub_from);
+                try copyDir(sub_from, sub_to, path, buf);
+            },
+            else => {},
+        }
+    }
+}
+
+test "symlink targets resolve inside the root" {
+    const gpa = std.testing.allocator;
+    const cases = [_][3][]const u8{
+        .{ "bin/python3", "python3.11", "bin/python3.11" },
+        .{ "a/b/c", "../x", "a/x" },
+        .{ "a/b", "./c/../d", "a/d" },
+        .{ "top", "dir/./f", "dir/f" },
+        .{ "a/l", "..", "" },
+    };
+    for (cases) |c| {
+        const got = try resolveLink(gpa, c[0], c[1]);
+        defer gpa.free(got);
+        try std.testing.expectEqualStrings(c[2], got);
+    }
+    try std.testing.expect(within("a/b", "a") and within("a", "a") and within("x", "") and !within("ab", "a"));
+}

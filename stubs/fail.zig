@@ -43,9 +43,11 @@ pub fn failed() bool {
     return claimed.load(.acquire);
 }
 
-/// Writes the recorded sentence to stderr and exits with its code.
+/// Writes the recorded sentence to stderr and exits with its code (the
+/// Windows GUI stub also shows it in a message box).
 pub fn exit() noreturn {
     sys.writeStderr(message_buf[0..message_len]);
+    if (@hasDecl(sys, "alert")) sys.alert(context.app, message_buf[0..message_len]);
     sys.exit(@backingInt(code));
 }
 

@@ -1,7 +1,10 @@
 //! Replacing the stub with the runtime's interpreter (execve): exit codes,
 //! signals, stdin/stdout and the terminal all belong to Python from then on.
+//! Windows has no execve: sys_windows.exec starts the interpreter, waits for
+//! it and exits with its exit code.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const sys = @import("sys.zig").Impl;
 const fail = @import("fail.zig");
 const artifact = @import("artifact.zig");
@@ -47,7 +50,7 @@ pub fn exec(gpa: std.mem.Allocator, l: Launch) (fail.Failed || error{OutOfMemory
     const e = sys.exec(python, @ptrCast(argv.items.ptr), @ptrCast(envp.ptr));
     if (sys.isNotPermitted(e)) return fail.record(
         .exec_failed,
-        "cannot start {s} ({s}); if that directory is on a filesystem mounted noexec, set BUNDLER_CACHE_DIR to a directory where programs may run.",
+        "cannot start {s} ({s}); " ++ sys.exec_denied_hint,
         .{ python, sys.errnoText(e) },
     );
     return fail.record(.exec_failed, "cannot start {s} ({s}); delete {s} so that the next run unpacks it again.", .{ python, sys.errnoText(e), l.tree });
@@ -69,8 +72,8 @@ pub const Choice = struct {
 /// argument; else the default one.
 pub fn chooseEntry(l: Launch) fail.Failed!Choice {
     const eps = &l.art.manifest.entry_points.map;
-    var name = std.fs.path.basenamePosix(argv0(l));
-    if (std.mem.endsWith(u8, name, ".exe")) name = name[0 .. name.len - 4];
+    var name = basename(argv0(l));
+    if (hasExeSuffix(name)) name = name[0 .. name.len - 4];
     if (eps.get(name)) |script| return .{ .script = script };
     if (eps.count() > 1 and l.args.len > 1) {
         if (eps.get(std.mem.span(l.args[1]))) |script| return .{ .script = script, .by_argument = true };
@@ -79,12 +82,28 @@ pub fn chooseEntry(l: Launch) fail.Failed!Choice {
     return .{ .script = eps.get(default) orelse return fail.damaged("the default entry point {s} is not in the manifest", .{default}) };
 }
 
+const windows = builtin.os.tag == .windows;
+
+fn basename(path: []const u8) []const u8 {
+    return if (windows) std.fs.path.basenameWindows(path) else std.fs.path.basenamePosix(path);
+}
+
+/// ".exe" (any case on Windows, where APP.EXE is app.exe).
+fn hasExeSuffix(name: []const u8) bool {
+    if (name.len < 4) return false;
+    const tail = name[name.len - 4 ..];
+    return if (windows) std.ascii.eqlIgnoreCase(tail, ".exe") else std.mem.eql(u8, tail, ".exe");
+}
+
+/// *dir* joined with a manifest path (which is '/'-separated), in the OS's form.
 fn join(gpa: std.mem.Allocator, dir: []const u8, rel: []const u8) error{OutOfMemory}![:0]const u8 {
-    return std.fmt.allocPrintSentinel(gpa, "{s}/{s}", .{ dir, rel }, 0);
+    const out = try std.fmt.allocPrintSentinel(gpa, "{s}" ++ .{sys.sep} ++ "{s}", .{ dir, rel }, 0);
+    if (sys.sep != '/') std.mem.replaceScalar(u8, out[dir.len..], '/', sys.sep);
+    return out;
 }
 
 fn isOneOf(name: []const u8, list: []const []const u8) bool {
-    for (list) |n| if (std.mem.eql(u8, name, n)) return true;
+    for (list) |n| if (envmod.nameEql(name, n)) return true;
     return false;
 }
 

@@ -25,14 +25,21 @@ const Mode = union(enum) {
 const Error = fail.Failed || error{OutOfMemory};
 
 pub fn main(init: std.process.Init.Minimal) u8 {
-    const env: Env = .{ .vars = init.environ.block.view().slice };
-    const args = init.args.vector;
     var arena_state = std.heap.ArenaAllocator.init(std.heap.c_allocator);
-    run(arena_state.allocator(), args, env) catch |e| switch (e) {
+    const arena = arena_state.allocator();
+    // On Linux and macOS the kernel's vectors as they are; on Windows the
+    // UTF-16 command line and environment block converted to WTF-8.
+    const args = sys.processArgs(init, arena) catch oom();
+    const env: Env = .{ .vars = sys.processEnv(init, arena) catch oom() };
+    run(arena, args, env) catch |e| switch (e) {
         error.Failed => fail.exit(),
-        error.OutOfMemory => fail.now(.write_failed, "out of memory while starting {s}; close other programs and try again.", .{fail.context.app}),
+        error.OutOfMemory => oom(),
     };
     return 0;
+}
+
+fn oom() noreturn {
+    fail.now(.write_failed, "out of memory while starting {s}; close other programs and try again.", .{fail.context.app});
 }
 
 fn parseMode(env: Env) Mode {
@@ -121,4 +128,5 @@ fn prepareEmptyDir(path: [:0]const u8) fail.Failed!bool {
 test {
     _ = @import("entries.zig");
     _ = @import("cache.zig");
+    _ = @import("extract.zig");
 }

@@ -5,5 +5,7 @@ const builtin = @import("builtin");
 
 pub const Impl = switch (builtin.os.tag) {
     .linux => @import("sys_linux.zig"),
-    else => @compileError("the bundler stub supports Linux only so far: add a sys_<os>.zig with the same declarations as sys_linux.zig"),
+    .macos => @import("sys_macos.zig"),
+    .windows => @import("sys_windows.zig"),
+    else => @compileError("no stub for this OS: add a sys_<os>.zig with the same declarations as sys_linux.zig"),
 };

@@ -14,75 +14,36 @@ const linux = std.os.linux;
 
 pub const Fd = linux.fd_t;
 pub const Errno = linux.E;
-pub const Error = error{Sys};
+pub const Error = common.Error;
 pub const max_path = 4096;
 pub const cwd: Fd = linux.AT.FDCWD;
 
 /// Where the running program's own file is found.
 pub const self_exe = "/proc/self/exe";
+/// What to check when the stub cannot read its own file.
+pub const self_read_hint = "run it where /proc is mounted and the file is readable";
+/// For an interpreter that may not run (EACCES/EPERM).
+pub const exec_denied_hint = "if that directory is on a filesystem mounted noexec, set BUNDLER_CACHE_DIR to a directory where programs may run.";
+/// The separator the stub puts between path components it joins.
+pub const sep = '/';
+pub const has_symlinks = true;
 
-threadlocal var last_errno: Errno = .SUCCESS;
-
-/// The errno of the last failed call on this thread.
-pub fn errno() Errno {
-    return last_errno;
-}
+const common = @import("posix.zig").Common(Errno, max_path);
+pub const errno = common.errno;
+const fail = common.fail;
+pub const errnoText = common.errnoText;
+pub const isNoSpace = common.isNoSpace;
+pub const isExists = common.isExists;
+pub const isNotPermitted = common.isNotPermitted;
+pub const isNotFound = common.isNotFound;
+pub const isNotADirectory = common.isNotADirectory;
+pub const PathZ = common.PathZ;
 
 fn check(rc: usize) Error!usize {
     const e = linux.errno(rc);
     if (e == .SUCCESS) return rc;
-    last_errno = e;
-    return error.Sys;
+    return common.fail(e);
 }
-
-fn fail(e: Errno) Error {
-    last_errno = e;
-    return error.Sys;
-}
-
-extern "c" fn strerror(errnum: c_int) [*:0]const u8;
-
-/// "No space left on device" for ENOSPC.
-pub fn errnoText(e: Errno) []const u8 {
-    return std.mem.span(strerror(@intCast(@backingInt(e))));
-}
-
-pub fn isNoSpace(e: Errno) bool {
-    return e == .NOSPC or e == .DQUOT;
-}
-
-/// The object is in the way: it exists, or a path component is a symlink or a file.
-pub fn isExists(e: Errno) bool {
-    return e == .EXIST or e == .NOTEMPTY;
-}
-
-/// Permission denied (for exec: also a noexec mount).
-pub fn isNotPermitted(e: Errno) bool {
-    return e == .ACCES or e == .PERM;
-}
-
-pub fn isNotFound(e: Errno) bool {
-    return e == .NOENT;
-}
-
-/// A path component was a symlink or not a directory (O_NOFOLLOW / O_DIRECTORY refused it).
-pub fn isNotADirectory(e: Errno) bool {
-    return e == .LOOP or e == .NOTDIR;
-}
-
-// ---------------------------------------------------------------- NUL-terminated names
-
-/// A buffer for turning a slice into a NUL-terminated path.
-pub const PathZ = struct {
-    buf: [max_path + 1]u8 = undefined,
-
-    pub fn of(self: *PathZ, s: []const u8) Error![:0]const u8 {
-        if (s.len > max_path) return fail(.NAMETOOLONG);
-        @memcpy(self.buf[0..s.len], s);
-        self.buf[s.len] = 0;
-        return self.buf[0..s.len :0];
-    }
-};
 
 // ---------------------------------------------------------------- files
 
@@ -255,43 +216,11 @@ pub const DirIterator = struct {
     }
 };
 
+const removal = @import("posix.zig").Removal(@This());
 /// `rm -rf dir/name` without following symlinks; a missing tree is not an error.
-pub fn removeTree(dir: Fd, name: [:0]const u8) Error!void {
-    removeEntry(dir, name, false) catch {
-        switch (errno()) {
-            .NOENT => return,
-            .ISDIR, .PERM => {}, // Linux says EISDIR for a directory (POSIX allows EPERM)
-            else => |e| return fail(e),
-        }
-        try removeDirContents(dir, name);
-        removeEntry(dir, name, true) catch if (errno() != .NOENT) return error.Sys;
-    };
-}
-
-fn removeDirContents(dir: Fd, name: [:0]const u8) Error!void {
-    const fd = openDir(dir, name) catch |e| {
-        if (errno() == .NOENT) return;
-        return e;
-    };
-    defer close(fd);
-    // The directory must be writable to empty it; our own trees always are,
-    // but a tree that someone chmod-ed should still be removable.
-    setMode(fd, 0o700) catch {};
-    try removeContents(fd);
-}
-
+pub const removeTree = removal.removeTree;
 /// Empties an open directory (`rm -rf dir/*`), without following symlinks.
-pub fn removeContents(fd: Fd) Error!void {
-    var it: DirIterator = .{ .fd = fd };
-    while (try it.next()) |entry| {
-        if (entry.kind == .dir) {
-            try removeDirContents(fd, entry.name);
-            removeEntry(fd, entry.name, true) catch if (errno() != .NOENT) return error.Sys;
-        } else {
-            try removeTree(fd, entry.name);
-        }
-    }
-}
+pub const removeContents = removal.removeContents;
 
 // ---------------------------------------------------------------- processes
 
@@ -336,6 +265,16 @@ pub fn cpuCount() usize {
     const rc = linux.sched_getaffinity(0, @sizeOf(linux.cpu_set_t), &set);
     if (linux.errno(rc) != .SUCCESS) return 1;
     return @max(1, linux.CPU_COUNT(set));
+}
+
+pub fn processArgs(init: std.process.Init.Minimal, gpa: std.mem.Allocator) error{OutOfMemory}![]const [*:0]const u8 {
+    _ = gpa;
+    return init.args.vector;
+}
+
+pub fn processEnv(init: std.process.Init.Minimal, gpa: std.mem.Allocator) error{OutOfMemory}![]const [*:0]const u8 {
+    _ = gpa;
+    return init.environ.block.view().slice;
 }
 
 /// Replaces the process; returns only on failure, with the errno.

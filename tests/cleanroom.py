@@ -34,6 +34,14 @@ Requirements: root on the host, util-linux ``unshare``/``mount``, and the Debian
 package ``busybox-static``. :func:`require_root_tools` checks them and raises
 :class:`RuntimeError` naming whatever is missing.
 
+A room for another architecture: ``CleanRoom.create(root, arch="aarch64",
+libs_from=sysroot)`` takes the policy's system libraries and the loader from
+the root filesystem ``sysroot`` (e.g. Debian arm64 packages unpacked by
+``tests/foreign.py``) instead of the host; the rest of the room (static x86_64
+busybox, users, mounts) is the same, and the room's programs run through a
+binfmt_misc handler with the F flag (``qemu-aarch64-static``), so no emulator
+is visible inside.
+
 Example::
 
     room = CleanRoom.create(tmp_path / "room")
@@ -59,6 +67,8 @@ from typing import Mapping, Sequence
 __all__ = [
     "CleanRoom",
     "require_root_tools",
+    "resolve_sysroot_library",
+    "binfmt_handler",
     "BUSYBOX",
     "ROOM_UID",
     "ROOM_GID",
@@ -272,6 +282,102 @@ def resolve_host_library(soname: str, arch: str | None = None) -> Path | None:
     return None
 
 
+def _resolve_in_root(root: Path, path: str) -> Path | None:
+    """Host path of the in-``root`` path ``path`` with every symlink resolved inside ``root``.
+
+    Absolute link targets are taken relative to ``root`` (as in a chroot), ``..``
+    never climbs above it. None if a component is missing or links loop.
+    """
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    todo.reverse()
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop()
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        cur = root.joinpath(*done, part)
+        if cur.is_symlink():
+            hops += 1
+            if hops > 40:
+                return None
+            target = os.readlink(cur)
+            if target.startswith("/"):
+                done = []
+            todo.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
+            continue
+        if not cur.exists():
+            return None
+        done.append(part)
+    return root.joinpath(*done)
+
+
+def resolve_sysroot_library(soname: str, sysroot: Path, arch: str) -> Path | None:
+    """Find the file providing ``soname`` for ``arch`` in the root filesystem ``sysroot``.
+
+    Searches the multiarch and plain library directories of the sysroot (links
+    resolved inside it, so merged-/usr and absolute symlinks work) and returns
+    the host path of the regular file, or None.
+    """
+    spec = _ARCH[arch]
+    sysroot = Path(sysroot).absolute()
+    triplet = spec["triplet"]
+    for d in (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
+        real = _resolve_in_root(sysroot, f"{d}/{soname}")
+        if real is None or not real.is_file():
+            continue
+        info = _elf_info(real)
+        if info is not None and info[0] == spec["e_machine"]:
+            return real
+    return None
+
+
+_BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
+
+
+def binfmt_handler(arch: str) -> dict | None:
+    """The enabled binfmt_misc handler for ELF binaries of ``arch``, or None.
+
+    Returns ``{"name", "interpreter", "flags"}`` of the first enabled entry (in
+    name order; the kernel itself tries the newest first) whose magic matches a
+    64-bit little-endian ELF executable of ``arch``'s e_machine.
+    """
+    e_machine = _ARCH[arch]["e_machine"]
+    try:
+        if (_BINFMT_DIR / "status").read_text().strip() != "enabled":
+            return None
+        entries = sorted(_BINFMT_DIR.iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        if entry.name in ("register", "status"):
+            continue
+        try:
+            lines = entry.read_text().splitlines()
+        except OSError:
+            continue
+        fields: dict[str, str] = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(" ")
+            fields[key.rstrip(":")] = value.strip()
+        if not lines or lines[0].strip() != "enabled" or fields.get("offset", "0") != "0":
+            continue
+        try:
+            magic = bytes.fromhex(fields.get("magic", ""))
+            mask = bytes.fromhex(fields["mask"]) if "mask" in fields else b"\xff" * len(magic)
+        except ValueError:
+            continue
+        probe = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + struct.pack("<HH", 2, e_machine)
+        if len(magic) < 20 or len(mask) != len(magic):
+            continue
+        if all((probe[i] & mask[i]) == (magic[i] & mask[i]) for i in range(20)):
+            return {"name": entry.name, "interpreter": fields.get("interpreter", ""),
+                    "flags": fields.get("flags", "")}
+    return None
+
+
 @functools.lru_cache(maxsize=None)
 def _busybox_applets() -> tuple[str, ...]:
     out = subprocess.run([str(BUSYBOX), "--list"], capture_output=True, check=True, text=True).stdout
@@ -394,23 +500,49 @@ class CleanRoom:
     #: soname -> in-room path of every system library copied into the room.
     libraries: dict[str, str]
 
-    def __init__(self, root: Path) -> None:
+    #: The architecture of the room's libraries (the host's unless created for another).
+    arch: str
+
+    def __init__(self, root: Path, arch: str | None = None) -> None:
         """Wrap an existing room; use :meth:`create` to build one."""
         self.root = Path(root).absolute()
         self.libraries = {}
+        self.arch = arch or platform.machine()
 
     # ---------------------------------------------------------------- building
 
     @classmethod
-    def create(cls, root: Path) -> "CleanRoom":
+    def create(cls, root: Path, *, arch: str | None = None, libs_from: Path | None = None) -> "CleanRoom":
         """Build (or refresh) the room's base tree at ``root`` and return it.
 
         Re-running on an existing room rewrites the base tree and keeps anything
         added with :meth:`add_tree`/:meth:`add_file`.
+
+        By default the system libraries are the host's, for the host's
+        architecture. ``arch`` (``"x86_64"``/``"aarch64"``) with ``libs_from`` (a
+        root filesystem of that architecture, e.g. an unpacked Debian sysroot)
+        builds a room whose system libraries and loader come from that sysroot
+        instead; busybox stays the host's static one. A room for a foreign
+        architecture needs a binfmt_misc handler for it registered with the F
+        flag (e.g. ``qemu-aarch64``; see ``tests/foreign.py``), else RuntimeError.
         """
         require_root_tools()
-        room = cls(root)
-        arch = _arch()
+        host_arch = _arch()
+        arch = arch or host_arch
+        if arch not in _ARCH:
+            raise ValueError(f"clean room: unsupported architecture {arch!r} (known: {', '.join(_ARCH)})")
+        if libs_from is None and arch != host_arch:
+            raise ValueError(f"clean room: an {arch} room on an {host_arch} host needs libs_from=<{arch} sysroot>")
+        if libs_from is not None and not Path(libs_from).is_dir():
+            raise NotADirectoryError(f"clean room: libs_from {libs_from} is not a directory")
+        if arch != host_arch:
+            handler = binfmt_handler(arch)
+            if handler is None or "F" not in handler["flags"]:
+                raise RuntimeError(
+                    f"clean room: no binfmt_misc handler with the F flag runs {arch} programs "
+                    f"(found {handler}); call foreign.ensure_qemu_binfmt() (qemu-user-static)"
+                )
+        room = cls(root, arch)
         triplet = _ARCH[arch]["triplet"]
         policy = _load_policy()
         r = room.root
@@ -425,7 +557,10 @@ class CleanRoom:
         # System libraries: exactly the policy's sonames that the host has.
         libdir = r / "lib" / triplet
         for soname in policy["system_libraries"]:
-            src = resolve_host_library(soname, arch)
+            if libs_from is None:
+                src = resolve_host_library(soname, arch)
+            else:
+                src = resolve_sysroot_library(soname, Path(libs_from), arch)
             if src is None:
                 continue
             mode = 0o755 if (src.stat().st_mode & 0o111) else 0o644
@@ -436,7 +571,8 @@ class CleanRoom:
         loader = policy["loaders"][arch]
         loader_name = Path(loader).name
         if loader_name not in room.libraries:
-            raise RuntimeError(f"clean room: host has no loader {loader_name}")
+            where = "host" if libs_from is None else f"sysroot {libs_from}"
+            raise RuntimeError(f"clean room: {where} has no loader {loader_name}")
         loader_dst = room.host_path(loader)
         if loader_dst.parent != libdir:
             _mkdir(loader_dst.parent, 0o755)
@@ -653,4 +789,6 @@ class CleanRoom:
         return subprocess.CompletedProcess(list(argv), returncode, stdout, stderr)
 
     def __repr__(self) -> str:
+        if self.arch != platform.machine():
+            return f"CleanRoom({str(self.root)!r}, arch={self.arch!r})"
         return f"CleanRoom({str(self.root)!r})"

@@ -21,3 +21,11 @@ def host_target() -> Target:
 def build_cache(tmp_path_factory) -> Path:
     """One bundler cache (downloads, built stub, compressed frames) for the whole session."""
     return tmp_path_factory.mktemp("bundler-cache")
+
+
+@pytest.fixture(scope="session")
+def wine(tmp_path_factory) -> dict[str, str]:
+    """The environment for running programs under wine, with one prefix per session."""
+    from winetools import wine_env
+
+    return wine_env(tmp_path_factory.mktemp("wine"))

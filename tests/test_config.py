@@ -474,7 +474,7 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
-                         "offline", "gui", "index-url", "cache-dir", "compression-level"}
+                         "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path"}
     assert all(desc for _typ, desc in KEYS.values())
 
 

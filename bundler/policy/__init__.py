@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -14,9 +15,16 @@ class Policy:
     system_libraries: frozenset[str]
     loaders: tuple[tuple[str, str], ...]
     default_library_dirs: tuple[tuple[str, tuple[str, ...]], ...]
+    #: fnmatch patterns of further system names (``api-ms-win-*.dll``, ``/usr/lib/*``)
+    system_patterns: tuple[str, ...] = field(default=())
+    #: Windows compares DLL names without regard to case
+    case_insensitive: bool = False
 
     def is_system(self, soname: str) -> bool:
-        return soname in self.system_libraries
+        name = soname.lower() if self.case_insensitive else soname
+        if name in self.system_libraries:
+            return True
+        return any(fnmatch.fnmatchcase(name, pat) for pat in self.system_patterns)
 
     def loader(self, arch: str) -> str:
         return dict(self.loaders)[arch]
@@ -28,9 +36,13 @@ class Policy:
 @lru_cache(maxsize=None)
 def load_policy(name: str = "manylinux") -> Policy:
     data = json.loads(resources.files(__name__).joinpath(f"{name}.json").read_text())
+    insensitive = bool(data.get("case_insensitive", False))
+    fold = (lambda s: s.lower()) if insensitive else (lambda s: s)
     return Policy(
         name=data["name"],
-        system_libraries=frozenset(data["system_libraries"]),
-        loaders=tuple(sorted(data["loaders"].items())),
-        default_library_dirs=tuple(sorted((k, tuple(v)) for k, v in data["default_library_dirs"].items())),
+        system_libraries=frozenset(fold(n) for n in data["system_libraries"]),
+        system_patterns=tuple(fold(p) for p in data.get("system_patterns", ())),
+        case_insensitive=insensitive,
+        loaders=tuple(sorted(data.get("loaders", {}).items())),
+        default_library_dirs=tuple(sorted((k, tuple(v)) for k, v in data.get("default_library_dirs", {}).items())),
     )

@@ -1,0 +1,443 @@
+"""Describe a base CPython from its files: bases for targets the build machine cannot run.
+
+Accepted for ``--python``:
+
+- a python-build-standalone archive (``install_only``, ``install_only_stripped``
+  or the full archive; ``PYTHON.json`` is read when present) or its unpacked
+  ``python/`` directory;
+- the Windows embeddable zip, or an unpacked Windows installation (``python.exe``
+  with ``pythonXY.dll``);
+- a POSIX prefix, e.g. Debian's arm64 packages unpacked into a directory
+  (``<root>/usr/bin/python3.11``): the directory above ``usr`` is then the
+  target's system image, where relocation finds the libraries the base needs.
+
+Nothing here runs the base: version, platform, ABI and layout come from its
+metadata (``PYTHON.json``, ``_sysconfigdata_*.py``, file names, executable
+headers), so the target environment is the base's, never the host's.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .digest import sha256_file
+from .errors import InterpreterError
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2", ".tar", ".zip")
+COMPLETE = ".complete"
+
+
+@dataclass(frozen=True)
+class ExecutableKind:
+    """What an executable's header says: the OS family it is for and its CPU."""
+
+    system: str  # platform.system() of the target: Linux, Darwin, Windows
+    machine: str  # platform.machine() of the target: x86_64, aarch64, arm64, AMD64, ARM64
+
+
+_ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
+_MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64"}
+_PE_MACHINES = {0x8664: "AMD64", 0xAA64: "ARM64"}
+
+
+def executable_kind(path: Path) -> ExecutableKind | None:
+    """The target of an ELF, Mach-O or PE executable from its header; None for anything else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if head[:4] == b"\x7fELF" and len(head) >= 20:
+        machine = _ELF_MACHINES.get(int.from_bytes(head[18:20], "little"))
+        return ExecutableKind("Linux", machine) if machine else None
+    if head[:4] == b"\xcf\xfa\xed\xfe" and len(head) >= 8:
+        cpu = _MACHO_CPUS.get(int.from_bytes(head[4:8], "little"))
+        return ExecutableKind("Darwin", cpu) if cpu else None
+    if head[:4] in (b"\xca\xfe\xba\xbe", b"\xbe\xba\xfe\xca"):
+        raise InterpreterError(
+            f"--python {path}: is a universal (fat) Mach-O; build from a base for one architecture "
+            "(python-build-standalone publishes one per CPU), or thin it with lipo"
+        )
+    if head[:2] == b"MZ" and len(head) >= 0x40:
+        off = int.from_bytes(head[0x3C:0x40], "little")
+        if head[off:off + 4] == b"PE\0\0":
+            machine = _PE_MACHINES.get(int.from_bytes(head[off + 4:off + 6], "little"))
+            return ExecutableKind("Windows", machine) if machine else None
+    return None
+
+
+def host_can_run(path: Path) -> bool:
+    """True if *path* is an executable of this (Linux) host's own architecture."""
+    kind = executable_kind(path)
+    return kind is not None and kind.system == platform.system() and kind.machine == platform.machine()
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+# --- archives ---------------------------------------------------------------------------
+
+
+def _safe_member(name: str, archive: Path) -> str:
+    norm = name.replace("\\", "/")
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if norm.startswith("/") or ".." in parts or "\0" in norm:
+        raise InterpreterError(f"--python {archive}: member {name!r} would land outside the directory; not a CPython archive")
+    return "/".join(parts)
+
+
+def _tar_stream(archive: Path):
+    if archive.name.lower().endswith(".tar.zst"):
+        import zstandard
+
+        with open(archive, "rb") as raw:
+            data = zstandard.ZstdDecompressor().stream_reader(raw).read()
+        return tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+    return tarfile.open(archive, mode="r:*")
+
+
+def _extract(archive: Path, dest: Path) -> None:
+    if archive.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                rel = _safe_member(info.filename, archive)
+                if not rel:
+                    continue
+                out = dest / rel
+                if info.is_dir():
+                    out.mkdir(parents=True, exist_ok=True)
+                    continue
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                mode = (info.external_attr >> 16) & 0o777
+                os.chmod(out, mode or 0o644)
+        return
+    with _tar_stream(archive) as tf:
+        for member in tf.getmembers():
+            _safe_member(member.name, archive)
+        tf.extractall(dest, filter="data")
+
+
+def unpack(archive: Path, cache_dir: Path) -> Path:
+    """Unpack *archive* once into ``<cache>/bases/<sha256[:16]>/tree`` (atomically) and return it."""
+    entry = cache_dir / "bases" / sha256_file(archive)[:16]
+    if (entry / COMPLETE).is_file():
+        return entry / "tree"
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        try:
+            _extract(archive, tmp / "tree")
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise InterpreterError(f"--python {archive}: cannot unpack it ({exc}); download the archive again") from exc
+        (tmp / COMPLETE).write_text(str(archive) + "\n")
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.rename(tmp, entry)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return entry / "tree"
+
+
+# --- layouts ----------------------------------------------------------------------------
+
+
+def _single_python_dir(root: Path) -> Path:
+    """python-build-standalone archives hold everything under ``python/``."""
+    if (root / "python").is_dir() and not (root / "bin").exists() and not (root / "python.exe").exists():
+        return root / "python"
+    return root
+
+
+def _pbs_metadata(root: Path) -> dict | None:
+    path = root / "PYTHON.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InterpreterError(f"--python {path}: not valid JSON ({exc})") from exc
+    return data if isinstance(data, dict) else None
+
+
+def _pbs_path(root: Path, rel: str | None) -> Path | None:
+    """A PYTHON.json path; ``install_only`` archives hold the ``install/`` tree at the top."""
+    if not rel:
+        return None
+    for cand in (root / rel, root / rel.removeprefix("install/")):
+        if cand.exists():
+            return cand
+    return None
+
+
+def _sysconfig_vars(stdlib: Path) -> dict:
+    for path in sorted(stdlib.glob("_sysconfigdata_*.py")):
+        try:
+            tree = ast.parse(path.read_text())
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "build_time_vars" for t in node.targets):
+                try:
+                    data = ast.literal_eval(node.value)
+                except ValueError:
+                    continue
+                if isinstance(data, dict):
+                    return data
+    return {}
+
+
+_VERSION_IN_BINARY = re.compile(rb"\x00(3\.(\d{1,2})\.\d{1,2}(?:(?:a|b|rc)\d{1,2})?\+?)\x00")
+
+
+def _full_version(files: list[Path], minor: int) -> str | None:
+    """CPython's ``PY_VERSION`` string as compiled into its executable or library."""
+    for f in files:
+        try:
+            data = f.read_bytes()
+        except OSError:
+            continue
+        for m in _VERSION_IN_BINARY.finditer(data):
+            if int(m.group(2)) == minor:
+                return m.group(1).decode()
+    return None
+
+
+def _markers(system: str, machine: str, full_version: str) -> tuple[tuple[str, str], ...]:
+    major, minor = full_version.split(".")[:2]
+    return tuple(sorted({
+        "implementation_name": "cpython",
+        "implementation_version": re.sub(r"[^0-9.].*$", "", full_version),
+        "os_name": "nt" if system == "Windows" else "posix",
+        "platform_machine": machine,
+        "platform_release": "",
+        "platform_system": system,
+        "platform_version": "",
+        "python_full_version": full_version,
+        "platform_python_implementation": "CPython",
+        "python_version": f"{major}.{minor}",
+        "sys_platform": {"Windows": "win32", "Darwin": "darwin"}.get(system, "linux"),
+    }.items()))
+
+
+def _version_tuple(full: str) -> tuple[int, int, int]:
+    nums = [int(re.match(r"\d+", p).group()) if re.match(r"\d+", p) else 0 for p in full.split(".")[:3]]
+    return tuple((nums + [0, 0, 0])[:3])  # type: ignore[return-value]
+
+
+def _check_version(where: Path, version: tuple[int, int, int], full: str) -> None:
+    from .interpreter import MIN_VERSION
+
+    if version[:2] < MIN_VERSION:
+        raise InterpreterError(f"--python {where}: is Python {full}; bundler needs CPython 3.9 or newer")
+
+
+# --- glibc / macOS floors ---------------------------------------------------------------
+
+
+def _glibc_of_sysroot(sysroot: Path, multiarch: str) -> str | None:
+    """The glibc version a system image provides: the newest GLIBC_x.y its libc.so.6 defines."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.gnuversions import GNUVerDefSection
+
+    for d in (f"lib/{multiarch}", f"usr/lib/{multiarch}", "lib64", "usr/lib64", "lib", "usr/lib"):
+        libc = sysroot / d / "libc.so.6"
+        if not libc.is_file():
+            continue
+        best: tuple[int, ...] = ()
+        try:
+            with open(libc, "rb") as f:
+                for sec in ELFFile(f).iter_sections():
+                    if isinstance(sec, GNUVerDefSection):
+                        for verdef, aux in sec.iter_versions():
+                            for a in aux:
+                                m = re.match(r"^GLIBC_(\d+)\.(\d+)$", a.name)
+                                if m:
+                                    best = max(best, (int(m.group(1)), int(m.group(2))))
+        except (ELFError, OSError):
+            continue
+        if best:
+            return f"{best[0]}.{best[1]}"
+    return None
+
+
+def _glibc_needed(files: list[Path]) -> str:
+    """The newest glibc symbol version *files* need, at least 2.17 (the manylinux2014 floor)."""
+    from .elf import ElfFormat, glibc_floor
+
+    fmt = ElfFormat()
+    infos = [fmt.read(f) for f in files if f.is_file() and fmt.is_binary(f)]
+    floor = glibc_floor(infos)
+    if floor and tuple(int(x) for x in floor.split(".")) > (2, 17):
+        return floor
+    return "2.17"
+
+
+def _macos_minimum(exe: Path) -> str:
+    from .macho import minimum_macos
+
+    return minimum_macos(exe)
+
+
+# --- describing ------------------------------------------------------------------------
+
+
+def describe(path: Path, cache_dir: Path):
+    """A :class:`~bundler.interpreter.BaseInterpreter` for the CPython at *path* (archive, dir or executable)."""
+    original = path
+    if is_archive(path):
+        path = unpack(path, cache_dir)
+    if path.is_file():
+        # an executable inside a prefix: <prefix>/bin/python3.x or <dir>/python.exe
+        prefix = path.parent if path.name.lower().endswith(".exe") else path.parent.parent
+        return _describe_dir(prefix, original, exe_hint=path)
+    if not path.is_dir():
+        raise InterpreterError(f"--python {original}: no such file or directory")
+    root = _single_python_dir(path)
+    # a system image: <root>/usr/bin/python3.x
+    if not (root / "bin").is_dir() and (root / "usr" / "bin").is_dir():
+        root = root / "usr"
+    return _describe_dir(root, original)
+
+
+def _describe_dir(root: Path, original: Path, exe_hint: Path | None = None):
+    meta = _pbs_metadata(root)
+    exe = exe_hint or _pbs_path(root, (meta or {}).get("python_exe"))
+    if exe is None:
+        for cand in [root / "python.exe", *sorted(root.glob("bin/python3.[0-9]*"), reverse=True),
+                     root / "bin" / "python3", root / "bin" / "python"]:
+            if cand.is_file() and not cand.name.endswith(("-config", ".py")):
+                exe = cand
+                break
+    if exe is None:
+        raise InterpreterError(
+            f"--python {original}: found no CPython in it (no python.exe, no bin/python3.X, no PYTHON.json); "
+            "pass a python-build-standalone archive, the Windows embeddable zip or an unpacked CPython prefix"
+        )
+    exe = Path(os.path.realpath(exe))
+    kind = executable_kind(exe)
+    if kind is None:
+        raise InterpreterError(f"--python {exe}: not an executable bundler can target (ELF, Mach-O or PE for x86_64/arm64)")
+    if kind.system == "Windows":
+        return _describe_windows(root, exe, kind, meta, original)
+    return _describe_posix(root, exe, kind, meta, original)
+
+
+def _describe_windows(root: Path, exe: Path, kind: ExecutableKind, meta: dict | None, original: Path):
+    from .interpreter import BaseInterpreter
+
+    dlls = sorted(p for p in root.glob("python3*.dll") if re.fullmatch(r"python3\d+t?\.dll", p.name.lower()))
+    if not dlls:
+        raise InterpreterError(f"--python {original}: has python.exe but no python3XY.dll next to it; not a CPython for Windows")
+    m = re.fullmatch(r"python3(\d+)(t?)\.dll", dlls[-1].name.lower())
+    minor, free = int(m.group(1)), bool(m.group(2))  # type: ignore[union-attr]
+    full = (meta or {}).get("python_version") or _full_version([dlls[-1]], minor) or f"3.{minor}.0"
+    version = _version_tuple(full)
+    _check_version(original, version, full)
+    zipped = root / f"python3{minor}.zip"
+    stdlib = root / "Lib" if (root / "Lib" / "os.py").is_file() else zipped
+    if not stdlib.exists():
+        raise InterpreterError(f"--python {original}: has no standard library (no Lib/os.py, no {zipped.name})")
+    dynload = root / "DLLs" if (root / "DLLs").is_dir() else root
+    return BaseInterpreter(
+        executable=exe,
+        version=version,
+        full_version=full,
+        abiflags="t" if free else "",
+        gil_disabled=free,
+        prefix=root,
+        stdlib=stdlib,
+        platstdlib=stdlib,
+        dynload=dynload,
+        libdir=root,
+        ldlibrary=dlls[-1].name,
+        shared=True,
+        multiarch="",
+        ext_suffix=f".cp3{minor}-win_{'amd64' if kind.machine == 'AMD64' else 'arm64'}.pyd",
+        sitepackages=(str(root / "Lib" / "site-packages"),),
+        machine=kind.machine,
+        system="Windows",
+        glibc="",
+        markers=_markers("Windows", kind.machine, full),
+        openssl_cafile=None,
+        openssl_capath=None,
+        runnable=False,
+    )
+
+
+def _describe_posix(root: Path, exe: Path, kind: ExecutableKind, meta: dict | None, original: Path):
+    from .interpreter import BaseInterpreter
+
+    prefix = exe.parent.parent  # <prefix>/bin/python3.X (a merged-/usr image's bin is usr/bin)
+    stdlib = _pbs_path(root, (meta or {}).get("python_stdlib"))
+    if stdlib is None:
+        libs = sorted(p for p in (prefix / "lib").glob("python3.[0-9]*") if (p / "os.py").is_file())
+        if not libs:
+            raise InterpreterError(f"--python {original}: has {exe.name} but no lib/python3.X/os.py; not a CPython prefix")
+        stdlib = libs[-1]
+    minor = int(stdlib.name.split(".")[1].rstrip("t"))
+    cv = _sysconfig_vars(stdlib)
+    libdir = prefix / "lib"
+    ldlibrary = str(cv.get("LDLIBRARY") or "")
+    candidates = [exe] + ([libdir / ldlibrary] if ldlibrary else []) + sorted(libdir.glob(f"libpython3.{minor}*"))
+    full = (meta or {}).get("python_version") or _full_version(candidates, minor) or f"3.{minor}.0"
+    version = _version_tuple(full)
+    _check_version(original, version, full)
+    multiarch = str(cv.get("MULTIARCH") or "")
+    dynload = stdlib / "lib-dynload"
+    sysroot = prefix.parent if prefix.name == "usr" else None
+    site = [str(stdlib / "site-packages")]
+    if (prefix / "lib" / "python3" / "dist-packages").is_dir() or sysroot is not None:
+        site = [str(prefix / "lib" / "python3" / "dist-packages"), str(stdlib / "dist-packages")]
+    glibc = macos = ""
+    if kind.system == "Linux":
+        crt = " ".join((meta or {}).get("crt_features") or [])
+        if "musl" in crt or "musl" in str((meta or {}).get("target_triple", "")):
+            glibc = ""
+        elif sysroot is not None:
+            glibc = _glibc_of_sysroot(sysroot, multiarch or f"{kind.machine}-linux-gnu") or _glibc_needed(candidates)
+        else:
+            glibc = _glibc_needed(candidates)
+    else:
+        macos = str((meta or {}).get("apple_sdk_deployment_target") or "") or _macos_minimum(exe)
+    free = bool(cv.get("Py_GIL_DISABLED")) or stdlib.name.endswith("t")
+    return BaseInterpreter(
+        executable=exe,
+        version=version,
+        full_version=full,
+        abiflags=str(cv.get("ABIFLAGS") or ("t" if free else "")),
+        gil_disabled=free,
+        prefix=prefix,
+        stdlib=stdlib,
+        platstdlib=stdlib,
+        dynload=dynload,
+        libdir=libdir,
+        ldlibrary=ldlibrary,
+        shared=bool(cv.get("Py_ENABLE_SHARED")),
+        multiarch=multiarch,
+        ext_suffix=str(cv.get("EXT_SUFFIX") or ""),
+        sitepackages=tuple(site),
+        machine=kind.machine,
+        system=kind.system,
+        glibc=glibc,
+        markers=_markers(kind.system, kind.machine, full),
+        openssl_cafile=None,
+        openssl_capath=None,
+        runnable=False,
+        sysroot=sysroot,
+        macos_minimum=macos or None,
+    )
