@@ -137,7 +137,8 @@ def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None, python:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode not in (0, 1):  # 1: some file did not compile (e.g. py2 syntax in a package)
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RelocationError(f"the relocated interpreter {staged.python} failed to run ({tail[0]})")
+        who = f"the relocated interpreter {staged.python}" if python is None else str(python)
+        raise RelocationError(f"byte-compiling the runtime with {who} failed ({tail[0]})")
 
 
 def finalize(staged: StagedRuntime, interp: BaseInterpreter) -> bool:

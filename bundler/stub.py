@@ -104,7 +104,7 @@ def build_stub(
 
 
 def is_windows(target: str) -> bool:
-    return ZIG_TARGETS.get(target, "").split("-")[1:2] == ["windows"]
+    return target.startswith("windows-")
 
 
 def stub_name(target: str, variant: str = "") -> str:

@@ -2,10 +2,9 @@
 //! block converted to WTF-8, see sys_windows.processEnv).
 
 const std = @import("std");
-const builtin = @import("builtin");
 
 /// Windows variable names are case-insensitive ("Path" is "PATH").
-const ignore_case = builtin.os.tag == .windows;
+const ignore_case = @import("sys.zig").Impl.names_ignore_case;
 
 pub const Env = struct {
     vars: []const [*:0]const u8,

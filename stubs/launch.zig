@@ -4,7 +4,6 @@
 //! it and exits with its exit code.
 
 const std = @import("std");
-const builtin = @import("builtin");
 const sys = @import("sys.zig").Impl;
 const fail = @import("fail.zig");
 const artifact = @import("artifact.zig");
@@ -82,17 +81,13 @@ pub fn chooseEntry(l: Launch) fail.Failed!Choice {
     return .{ .script = eps.get(default) orelse return fail.damaged("the default entry point {s} is not in the manifest", .{default}) };
 }
 
-const windows = builtin.os.tag == .windows;
+const basename = sys.basename;
 
-fn basename(path: []const u8) []const u8 {
-    return if (windows) std.fs.path.basenameWindows(path) else std.fs.path.basenamePosix(path);
-}
-
-/// ".exe" (any case on Windows, where APP.EXE is app.exe).
+/// ".exe" (any case where names ignore case: APP.EXE is app.exe on Windows).
 fn hasExeSuffix(name: []const u8) bool {
     if (name.len < 4) return false;
     const tail = name[name.len - 4 ..];
-    return if (windows) std.ascii.eqlIgnoreCase(tail, ".exe") else std.mem.eql(u8, tail, ".exe");
+    return if (sys.names_ignore_case) std.ascii.eqlIgnoreCase(tail, ".exe") else std.mem.eql(u8, tail, ".exe");
 }
 
 /// *dir* joined with a manifest path (which is '/'-separated), in the OS's form.

@@ -26,6 +26,13 @@ pub const self_read_hint = "run it where /proc is mounted and the file is readab
 pub const exec_denied_hint = "if that directory is on a filesystem mounted noexec, set BUNDLER_CACHE_DIR to a directory where programs may run.";
 /// The separator the stub puts between path components it joins.
 pub const sep = '/';
+/// Whether file and environment-variable names compare without regard to case.
+pub const names_ignore_case = false;
+
+/// The last component of a path as this OS splits it.
+pub fn basename(path: []const u8) []const u8 {
+    return std.fs.path.basenamePosix(path);
+}
 pub const has_symlinks = true;
 
 const common = @import("posix.zig").Common(Errno, max_path);

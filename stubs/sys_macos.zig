@@ -18,6 +18,13 @@ pub const Error = common.Error;
 pub const max_path = 4096;
 pub const cwd: Fd = c.AT.FDCWD;
 pub const sep = '/';
+/// Whether file and environment-variable names compare without regard to case.
+pub const names_ignore_case = false;
+
+/// The last component of a path as this OS splits it.
+pub fn basename(path: []const u8) []const u8 {
+    return std.fs.path.basenamePosix(path);
+}
 pub const has_symlinks = true;
 /// What to check when the stub cannot read its own file.
 pub const self_read_hint = "check that the file is readable";

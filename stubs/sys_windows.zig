@@ -28,6 +28,13 @@ pub const max_path = 4096;
 pub const cwd: Fd = null;
 /// The separator the stub puts between path components it joins.
 pub const sep = '\\';
+/// Whether file and environment-variable names compare without regard to case.
+pub const names_ignore_case = true;
+
+/// The last component of a path as this OS splits it.
+pub fn basename(path: []const u8) []const u8 {
+    return std.fs.path.basenameWindows(path);
+}
 /// Symlinks need a privilege on Windows: extract.zig copies their targets instead.
 pub const has_symlinks = false;
 /// What to check when the stub cannot read its own file.
