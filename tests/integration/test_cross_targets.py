@@ -167,3 +167,17 @@ def test_macos_runtime_is_relocated_and_signed(cross_build, tmp_path):
         verify_adhoc(f)
     manifest = payload.read_manifest(Path(b["outputs"][0]["path"]))
     assert manifest["macos_minimum"] == "11.0" and manifest["python"]["executable"] == "bin/python3.11"
+
+
+def test_gui_app_gets_the_gui_subsystem_stub(cross_build, build_cache, tmp_path):
+    """--gui picks the Windows GUI-subsystem stub (no console window); the default is the console one."""
+    work = cross_build["work"]
+    project = work / "proj"
+    console = Path(cross_build["summary"]["builds"][1]["outputs"][0]["path"])
+    proc = run_bundler("build", str(project), "--target", "windows-x86_64", "--gui", "--lib-path", str(work / "libs"),
+                       "--output-dir", str(tmp_path), "--json", "--cache-dir", str(build_cache))
+    assert proc.returncode == 0, proc.stderr
+    gui = Path(json.loads(proc.stdout)["outputs"][0]["path"])
+    subsystem = {p: pefile.PE(str(p), fast_load=True).OPTIONAL_HEADER.Subsystem for p in (console, gui)}
+    assert subsystem == {console: 3, gui: 2}  # IMAGE_SUBSYSTEM_WINDOWS_CUI, _GUI
+    assert payload.read_manifest(gui)["gui"] is True
