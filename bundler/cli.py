@@ -29,7 +29,7 @@ def cli() -> None:
 @click.option("--python", "python", multiple=True, metavar="[TARGET=]PATH",
               help="Base CPython: an executable, a prefix directory, a python-build-standalone archive or the "
                    "Windows embeddable zip (default: the interpreter running bundler). TARGET=PATH gives one "
-                   "target its own base. Repeatable.")
+                   "--target its own base. Repeatable.")
 @click.option("--target", "target", multiple=True, metavar="TARGET",
               help="Build for TARGET: linux-x86_64, linux-aarch64, windows-x86_64, macos-arm64, macos-x86_64 "
                    "(default: the base interpreter's). Repeatable: one output set per target.")

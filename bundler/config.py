@@ -204,6 +204,12 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
             raise ConfigError("--python given twice without a target; use --python TARGET=PATH for each target")
         else:
             python_value = base_path(value, cwd)
+    named = [v.partition("=")[0] for v in cli_pythons if v.partition("=")[0] in TARGET_NAMES]
+    if named and not targets:
+        raise ConfigError(
+            f"--python {named[0]}=PATH: no --target asked for {named[0]}; add --target {named[0]} "
+            "(and --target for every other platform to build)"
+        )
     if python_value is None and tool.get("python"):
         python_value = base_path(tool["python"], base)
 

@@ -213,11 +213,7 @@ def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
     """
     pythons = dict(spec.pythons)
     if not spec.targets:
-        if pythons and spec.python is None and len(pythons) == 1:
-            (only,) = pythons.values()
-            interp = load_base(only, spec.cache_dir)
-        else:
-            interp = load_base(spec.python, spec.cache_dir)
+        interp = load_base(spec.python, spec.cache_dir)
         return [(interp, target_for(interp))]
     loaded: dict[str | None, tuple[BaseInterpreter, Target]] = {}
 

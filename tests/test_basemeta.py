@@ -121,6 +121,8 @@ def test_python_per_target_and_targets_table(tmp_path: Path) -> None:
     assert spec.python == "/usr/bin/python3"
     assert spec.pythons == (("linux-aarch64", str(tmp_path / "py/bin/python3.11")),)
     assert spec.targets == ("linux-aarch64", "linux-x86_64")
+    with pytest.raises(ConfigError, match="no --target asked for linux-aarch64"):
+        _spec(tmp_path, python=("linux-aarch64=py/bin/python3.11",))
     with pytest.raises(ConfigError, match="unknown target 'linux-riscv'"):
         _spec(tmp_path, python=("linux-riscv=/x",))
     with pytest.raises(ConfigError, match="target 'beos-x86'"):
