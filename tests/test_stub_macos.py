@@ -30,10 +30,15 @@ def macos_stub(request, build_cache) -> tuple[str, Path]:
     return request.param, stubmod.build_stub(request.param, cache_dir=build_cache)
 
 
+#: LIEF frees a slice together with its FatBinary: keep every parsed file alive
+_PARSED: list = []
+
+
 def parse(path: Path) -> lief.MachO.Binary:
     lief.logging.disable()
     fat = lief.MachO.parse(str(path))
     assert fat is not None and fat.size == 1, "expected a thin Mach-O"
+    _PARSED.append(fat)
     return fat.at(0)
 
 
