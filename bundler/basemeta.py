@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .digest import sha256_file
-from .errors import InterpreterError
+from .errors import BundlerError, InterpreterError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2", ".tar", ".zip")
 COMPLETE = ".complete"
@@ -46,34 +46,40 @@ class ExecutableKind:
     machine: str  # platform.machine() of the target: x86_64, aarch64, arm64, AMD64, ARM64
 
 
-_ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
-_MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64"}
-_PE_MACHINES = {0x8664: "AMD64", 0xAA64: "ARM64"}
+#: (platform.system(), binary format, the format's machine name → platform.machine())
+_KINDS = (
+    ("Linux", "elf", {"x86_64": "x86_64", "aarch64": "aarch64"}),
+    ("Windows", "pe", {"x86_64": "AMD64", "aarch64": "ARM64"}),
+    ("Darwin", "macho", {"x86_64": "x86_64", "arm64": "arm64"}),
+)
+
+
+def _format(name: str):
+    from .elf import ElfFormat
+    from .macho import MachOFormat
+    from .pe import PeFormat
+
+    return {"elf": ElfFormat, "pe": PeFormat, "macho": MachOFormat}[name]()
 
 
 def executable_kind(path: Path) -> ExecutableKind | None:
-    """The target of an ELF, Mach-O or PE executable from its header; None for anything else."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return None
-    if head[:4] == b"\x7fELF" and len(head) >= 20:
-        machine = _ELF_MACHINES.get(int.from_bytes(head[18:20], "little"))
-        return ExecutableKind("Linux", machine) if machine else None
-    if head[:4] == b"\xcf\xfa\xed\xfe" and len(head) >= 8:
-        cpu = _MACHO_CPUS.get(int.from_bytes(head[4:8], "little"))
-        return ExecutableKind("Darwin", cpu) if cpu else None
-    if head[:4] in (b"\xca\xfe\xba\xbe", b"\xbe\xba\xfe\xca"):
-        raise InterpreterError(
-            f"--python {path}: is a universal (fat) Mach-O; build from a base for one architecture "
-            "(python-build-standalone publishes one per CPU), or thin it with lipo"
-        )
-    if head[:2] == b"MZ" and len(head) >= 0x40:
-        off = int.from_bytes(head[0x3C:0x40], "little")
-        if head[off:off + 4] == b"PE\0\0":
-            machine = _PE_MACHINES.get(int.from_bytes(head[off + 4:off + 6], "little"))
-            return ExecutableKind("Windows", machine) if machine else None
+    """The target of an ELF, Mach-O or PE executable, read by bundler's format modules;
+    None for anything else (a script, a CPU bundler does not target)."""
+    real = Path(os.path.realpath(path))
+    for system, fmt_name, machines in _KINDS:
+        fmt = _format(fmt_name)
+        if not fmt.is_binary(real):
+            continue
+        try:
+            machine = fmt.machine(real)
+        except BundlerError as exc:
+            raise InterpreterError(f"--python {path}: {exc}") from exc
+        if "+" in machine:
+            raise InterpreterError(
+                f"--python {path}: is a universal (fat) Mach-O ({machine}); build from a base for one "
+                "architecture (python-build-standalone publishes one per CPU), or thin it with lipo"
+            )
+        return ExecutableKind(system, machines[machine]) if machine in machines else None
     return None
 
 

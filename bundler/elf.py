@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -17,6 +20,24 @@ from .errors import RelocationError
 ELF_MAGIC = b"\x7fELF"
 _MACHINES = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_386": "i386", "EM_ARM": "arm"}
 _GLIBC = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
+
+
+#: strip tools that understand each ELF architecture (binutils for the host; the cross package else)
+_STRIP_TOOLS = {"x86_64": ("strip", "x86_64-linux-gnu-strip"), "aarch64": ("aarch64-linux-gnu-strip",)}
+
+
+def stripper(arch: str) -> Callable[[Path], None]:
+    """``strip --strip-unneeded`` with a tool that knows *arch* (a no-op when there is none).
+
+    Run it before LIEF touches a file, never after: strip corrupts what LIEF adds.
+    """
+    tool = next((t for t in (shutil.which(n) for n in _STRIP_TOOLS.get(arch, ())) if t), None)
+
+    def run(path: Path) -> None:
+        if tool is not None:
+            subprocess.run([tool, "--strip-unneeded", "-p", str(path)], capture_output=True, check=False)
+
+    return run
 
 
 def glibc_floor(infos: "list[BinaryInfo] | tuple[BinaryInfo, ...]") -> str | None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +22,6 @@ from .ldpath import Resolver, host_resolver
 from .policy import Policy, load_policy
 from .relocate import ELF_RULES, VENDOR_DIR, LoaderRules
 from .target import Target
-
-#: strip tools that understand each ELF architecture (binutils for the host; the cross package else)
-_STRIP_TOOLS = {"x86_64": ("strip", "x86_64-linux-gnu-strip"), "aarch64": ("aarch64-linux-gnu-strip",)}
-
 
 @dataclass(frozen=True)
 class FormatKit:
@@ -45,17 +39,6 @@ class FormatKit:
     prepare: Callable[[Path], None]
     #: a format's own test of a rewritten file (Mach-O: its code signature), given the path
     check: Callable[[Path], None] | None = None
-
-
-def strip_elf(arch: str) -> Callable[[Path], None]:
-    """``strip --strip-unneeded`` with a tool that knows *arch*; a no-op when there is none."""
-    tool = next((t for t in (shutil.which(n) for n in _STRIP_TOOLS.get(arch, ())) if t), None)
-
-    def run(path: Path) -> None:
-        if tool is not None:
-            subprocess.run([tool, "--strip-unneeded", "-p", str(path)], capture_output=True, check=False)
-
-    return run
 
 
 def _noop(path: Path) -> None:
@@ -90,7 +73,7 @@ class WithLibPath:
 
 
 def _elf(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) -> FormatKit:
-    from .elf import ElfFormat
+    from .elf import ElfFormat, stripper
 
     policy = load_policy("manylinux")
     dirs = policy.library_dirs(target.arch)
@@ -104,7 +87,7 @@ def _elf(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) -
     return FormatKit(
         name="elf", fmt=ElfFormat(), policy=policy, rules=ELF_RULES, vendor_dir=VENDOR_DIR,
         build_resolver=build, inside_resolver=Resolver(arch=target.arch, default_dirs=()),
-        prepare=strip_elf(target.arch),
+        prepare=stripper(target.arch),
     )
 
 

@@ -283,7 +283,7 @@ def verify(
     system: set[str] = set()
     for rel, info in sorted(binaries.items()):
         here = root / posixpath.dirname(rel)
-        if rules is ELF_RULES or rules.origin == "$ORIGIN":
+        if rules.origin == "$ORIGIN":
             _verify_elf_paths(root, rel, info, here, policy.loader(arch))
         elif rules.origin is not None:
             if info.soname and info.soname.startswith("/") and not policy.is_system(info.soname):

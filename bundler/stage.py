@@ -21,7 +21,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,20 +166,11 @@ def copy_tcltk(interp: BaseInterpreter, root: Path) -> tuple[str, ...]:
     return tuple(done)
 
 
-def strip(path: Path) -> None:
-    """Drop debug info and unneeded symbols; run before LIEF touches the file, never after."""
-    tool = shutil.which("strip")
-    if tool is None:
-        return
-    subprocess.run([tool, "--strip-unneeded", "-p", str(path)], capture_output=True, check=False)
-
-
-def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = True, tk: bool = True,
-          prepare=None) -> StagedRuntime:
+def stage(interp: BaseInterpreter, root: Path, *, is_binary, prepare, tk: bool = True) -> StagedRuntime:
     """Copy *interp* into *root* (which must not exist) using the standard layout.
 
     *tk* keeps tkinter with its Tcl/Tk libraries (for GUI apps); without it they are pruned.
-    *prepare* runs on every copied binary before any rewrite (default: the host's strip).
+    *prepare* runs on every copied binary before any rewrite (strip, for ELF).
     A Windows base keeps its own layout (:func:`stage_windows`).
     """
     if interp.system == "Windows":
@@ -220,9 +210,8 @@ def stage(interp: BaseInterpreter, root: Path, *, is_binary, do_strip: bool = Tr
                 else:
                     src = interp.stdlib / p.relative_to(root / stdlib_rel)
                 origins.append((rel, Path(os.path.realpath(src))))
-    if do_strip:
-        for rel, _src in origins:
-            (prepare or strip)(root / rel)
+    for rel, _src in origins:
+        prepare(root / rel)
     prefixes = sorted({str(interp.prefix), os.path.realpath(interp.prefix)}, key=len, reverse=True)
     return StagedRuntime(
         root=root,

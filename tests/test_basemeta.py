@@ -11,7 +11,7 @@ import pytest
 from packaging.tags import Tag
 
 from bases import macos_pbs_archive, windows_embeddable_zip, windows_helper_dll
-from native import zig_cc
+from native import universal, zig_cc
 
 from bundler import basemeta
 from bundler.config import resolve
@@ -101,10 +101,12 @@ def test_bad_bases_are_clear_errors(tmp_path: Path, layout: str) -> None:
             info = tarfile.TarInfo("../../etc/evil")
             info.size = 1
             tf.addfile(info, io.BytesIO(b"x"))
-    else:
-        (tmp_path / "base" / "bin").mkdir(parents=True)
-        (tmp_path / "base" / "bin" / "python3.11").write_bytes(b"\xca\xfe\xba\xbe" + b"\0" * 60)
+    else:  # a real universal file of two zig-built slices
+        thin = [zig_cc(tmp_path / f"p-{t}", {"p.c": "int main(){return 0;}\n"}, target=t)
+                for t in ("aarch64-macos.11.0", "x86_64-macos.10.13")]
         (tmp_path / "base" / "lib" / "python3.11").mkdir(parents=True)
+        (tmp_path / "base" / "bin").mkdir()
+        universal(tmp_path / "base" / "bin" / "python3.11", *thin)
         arg, words = tmp_path / "base", "universal"
     with pytest.raises(InterpreterError, match=words):
         load_base(str(arg), tmp_path / "cache")
