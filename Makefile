@@ -5,10 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := .apt-installed
-APT_PACKAGES := busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-base ncurses-term pypy3 desktop-file-utils python3-tk xvfb fonts-dejavu-core wine wine64 qemu-user-static binfmt-support
+APT_PACKAGES := strace busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-base ncurses-term pypy3 desktop-file-utils python3-tk xvfb fonts-dejavu-core wine wine64 qemu-user-static binfmt-support
 PYTEST_ARGS ?=
 
-.PHONY: demo test apt venv clean bench
+STUB_RECORD := bundler/_stubs/stubs.json
+
+.PHONY: demo test apt venv clean bench stubs dist
 
 $(APT_STAMP): Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -29,18 +31,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(APT_STAMP) $(STAMP)
+# The prebuilt stubs of a checkout (a wheel builds its own: setup.py); rebuilt when stubs/ changes.
+$(STUB_RECORD): $(STAMP) bundler/stubbuild.py $(wildcard stubs/*.zig stubs/zstd/*)
+	$(PY) -m bundler.stubbuild bundler/_stubs
+
+stubs: $(STUB_RECORD)
+
+# The wheel (with every target's stub) and the sdist, in dist/
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
+demo: $(APT_STAMP) $(STAMP) $(STUB_RECORD)
 	rm -rf examples/hello/dist
 	$(VENV)/bin/bundler build examples/hello
 	$(VENV)/bin/bundler inspect examples/hello/dist/hello-1.0.0-linux-x86_64
 	examples/hello/dist/hello-1.0.0-linux-x86_64 --name "fresh machine"
 
-test: $(APT_STAMP) $(STAMP)
+test: $(APT_STAMP) $(STAMP) $(STUB_RECORD)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # bundler vs PyInstaller on examples/hello and examples/numpy (docs/benchmarks.md); BENCH_ARGS=--quick to try it
-bench: $(APT_STAMP) $(STAMP)
+bench: $(APT_STAMP) $(STAMP) $(STUB_RECORD)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(APT_STAMP) examples/*/dist build *.egg-info
+	rm -rf $(VENV) $(APT_STAMP) examples/*/dist build dist *.egg-info bundler/_stubs

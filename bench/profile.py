@@ -80,12 +80,6 @@ def cold_build(app: bench.App, wheelhouse: Path, pyspy: bool) -> None:
     if pyspy:
         print(subprocess.run([sys.executable, Path(__file__).parent / "pyspy_top.py", raw], text=True,
                              capture_output=True).stdout)
-    # the stub alone, with a fresh cache (Zig's own global cache stays warm, as in the cold builds)
-    from bundler.stub import build_stub
-
-    t0 = time.perf_counter()
-    build_stub("linux-x86_64", cache_dir=(work / "stub-cache").resolve(), offline=True, find_links=(wheelhouse,))
-    print(f"stub compile alone (fresh --cache-dir): {time.perf_counter() - t0:.1f} s")
 
 
 def levels(app: bench.App, levels_: list[int]) -> None:

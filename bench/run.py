@@ -71,7 +71,11 @@ APPS = {
     "hello": App("hello", "hello", "hello", "hello", "hello.cli:main", ["--version"], "hello --version"),
     "numpy": App("numpy", "numpy", "numpy_demo", "numpy-demo", "numpy_demo.cli:main", ["--version"],
                  "numpy-demo --version", [], "numpy-demo (imports numpy, solves a 200x200 system)"),
+    "sklearn": App("sklearn", "sklearn", "sklearn_demo", "sklearn-demo", "sklearn_demo.cli:main", ["--version"],
+                   "sklearn-demo --version", [], "sklearn-demo (imports scikit-learn, fits a classifier on iris)"),
 }
+#: zstd levels of the level table (each also with long-distance matching and a 128 MiB window, `--long=27`)
+LEVELS = (3, 6, 9, 12, 15, 19)
 
 TOOLS = ("bundler", "pyi-onefile", "pyi-onedir")
 REFS = ("pyi-strip", "pyi-onedir")  # reference columns: PyInstaller --onefile --strip, --onedir
@@ -83,6 +87,7 @@ class Results:
     data: dict = field(default_factory=dict)
     stages: dict = field(default_factory=dict)  # app -> {"cold": [timings...], "rebuild": [...]}
     decoder: dict = field(default_factory=dict)  # app -> {...}
+    levels: dict = field(default_factory=dict)  # app -> {"other": stub+manifest bytes, "rows": [(level, long, bytes, s)]}
     composition: dict = field(default_factory=dict)  # app -> {...}
     outputs: dict = field(default_factory=dict)  # app -> tool -> stdout of one run
     notes: dict = field(default_factory=dict)  # app -> [what failed]
@@ -212,19 +217,14 @@ def locked_wheels(app: App) -> list[Path]:
 
 
 def setup(apps: list[App]) -> Path:
-    """hyperfine, the wheelhouse (locked wheels + build requirements + zstd sdist), bench/.venv."""
-    from bundler import stub
-    from bundler.fetch import FetchOptions, fetch_pinned
-
+    """hyperfine, the wheelhouse (locked wheels + build requirements), bench/.venv."""
     ensure_hyperfine()
     wheelhouse = WORK / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
     wheels: list[Path] = []
     for app in apps:
         wheels += locked_wheels(app)
-    sdist = fetch_pinned(stub.ZSTD_PROJECT, stub.ZSTD_SDIST, stub.ZSTD_SDIST_SHA256,
-                         FetchOptions(find_links=(), offline=False, cache_dir=WORK / "seed-cache"))
-    for f in [*wheels, sdist]:
+    for f in wheels:
         if not (wheelhouse / f.name).exists():
             shutil.copy2(f, wheelhouse / f.name)
     reqs = REQUIREMENTS.read_text()
@@ -315,10 +315,10 @@ def _build_ended() -> None:
     _last_build_end = time.time()
 
 
-def bundler_build(appdir: Path, cache: Path, out: Path, wheelhouse: Path) -> tuple[float, dict]:
+def bundler_build(appdir: Path, cache: Path, out: Path, wheelhouse: Path, home: Path) -> tuple[float, dict]:
     cmd = [BUNDLER, "build", appdir, "--cache-dir", cache, "--find-links", wheelhouse, "--offline",
            "--format", "onefile", "--output-dir", out, "--python", base_python(), "--json"]
-    env = clean_env(TMPDIR=str(WORK / "tmp"))
+    env = clean_env(TMPDIR=str(WORK / "tmp"), HOME=str(home))
     wait_quiet()
     t0 = time.perf_counter()
     proc = run(cmd, env=env)
@@ -334,7 +334,8 @@ def pyi_build(app: App, appdir: Path, mode: str, work: Path, clean: bool, extra:
            appdir / "pyi_entry.py"]
     if clean:
         cmd.append("--clean")
-    env = clean_env(PYINSTALLER_CONFIG_DIR=str(work / "config"), TMPDIR=str(WORK / "tmp"))
+    env = clean_env(PYINSTALLER_CONFIG_DIR=str(work / "config"), TMPDIR=str(WORK / "tmp"),
+                    HOME=str(fresh(work / "home") if clean else work / "home"))
     wait_quiet()
     t0 = time.perf_counter()
     run(cmd, env=env)
@@ -354,13 +355,14 @@ def builds(app: App, appdir: Path, wheelhouse: Path, res: Results, n_builds: int
     for i in range(n_builds):
         cache = fresh(base / "bundler-cache")
         out = fresh(base / "bundler-out")
-        secs, summary = bundler_build(appdir, cache, out, wheelhouse)
+        secs, summary = bundler_build(appdir, cache, out, wheelhouse, fresh(base / "bundler-home"))
         log(f"{app.key}: bundler cold build {i + 1}/{n_builds}: {secs:.1f} s")
         res.add(app.key, "cold", "bundler", secs)
         stages["cold"].append(summary["timings"])
     for i in range(n_builds):
         edit_app(appdir, app, i)
-        secs, summary = bundler_build(appdir, base / "bundler-cache", base / "bundler-out", wheelhouse)
+        secs, summary = bundler_build(appdir, base / "bundler-cache", base / "bundler-out", wheelhouse,
+                                      base / "bundler-home")
         log(f"{app.key}: bundler rebuild {i + 1}/{n_builds}: {secs:.1f} s")
         res.add(app.key, "rebuild", "bundler", secs)
         stages["rebuild"].append(summary["timings"])
@@ -532,24 +534,26 @@ def starts(app: App, artifacts: dict[str, Path], res: Results, runs: int, fs: Pa
 # ------------------------------------------------------------------ decoder
 
 
-def bench_zig(zstd_dir: Path) -> Path:
-    """stubs/bench.zig, built like the stub (bundler.stub's flags and libzstd), cached by its inputs."""
-    from bundler import stub
+def bench_zig() -> Path:
+    """stubs/bench.zig, built like the stub (bundler.stubbuild's flags and libzstd), cached by its inputs."""
+    from bundler import stubbuild as sb
 
-    key = stub.cache_key(stub.STUB_SOURCES, stub.zig_version(), "x86_64-linux-musl", stub.ZSTD_C_SHA256)[:16]
+    src = sb.CHECKOUT_SOURCES
+    zig = sb.zig_command()
+    key = hashlib.sha256(f"{sb.source_digest(src)}{sb.zig_version(zig)}".encode()).hexdigest()[:16]
     out = WORK / "bench-zig" / key / "bench"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     log("building stubs/bench.zig (the stub's decoder benchmark)")
-    run([*stub.zig_command(), "build-exe", stub.STUB_SOURCES / "bench.zig", "-cflags", *stub.CFLAGS, "--",
-         zstd_dir / "zstd.c", "-target", "x86_64-linux-musl", *stub.ZIG_FLAGS, "-I", zstd_dir,
+    run([*zig, "build-exe", src / "bench.zig", "-cflags", *sb.CFLAGS, "--",
+         src / "zstd" / "zstd.c", "-target", "x86_64-linux-musl", *sb.ZIG_FLAGS, "-I", src / "zstd",
          "--name", "bench", f"-femit-bin={out}"], cwd=out.parent)
     return out
 
 
 def decoder(app: App, artifact: Path, wheelhouse: Path, res: Results, runs: int, fs: Path) -> None:
-    from bundler import payload, stub
+    from bundler import payload
 
     trailer = payload.read_trailer(artifact)
     manifest = payload.read_manifest(artifact, trailer)
@@ -564,8 +568,7 @@ def decoder(app: App, artifact: Path, wheelhouse: Path, res: Results, runs: int,
     raw = manifest["uncompressed_size"]
     d: dict = {"frames": n_frames, "compressed": trailer.payload_length, "uncompressed": raw}
 
-    zstd_dir = stub.zstd_sources(WORK / "seed-cache", offline=True, find_links=(wheelhouse,))
-    out = run([bench_zig(zstd_dir), artifact]).stdout
+    out = run([bench_zig(), artifact]).stdout
     m = re.search(r"libzstd:\s+(\d+) MB/s", out)
     d["bench_libzstd"] = float(m.group(1)) if m else None
     m = re.search(r"std.compress.zstd:\s+(\d+) MB/s", out)
@@ -581,6 +584,63 @@ def decoder(app: App, artifact: Path, wheelhouse: Path, res: Results, runs: int,
     d["stub_extract"] = [raw / t / 1e6 for t in times]
     d["stub_extract_s"] = times
     res.decoder[app.key] = d
+
+
+# ------------------------------------------------------------------ compression levels
+
+
+def levels(app: App, artifact: Path, res: Results) -> None:
+    """Every frame of the artifact compressed again at each level, on every CPU, as bundler does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zstandard
+
+    from bundler import payload
+
+    trailer = payload.read_trailer(artifact)
+    manifest = payload.read_manifest(artifact, trailer)
+    frames = sorted((f for _layer, f in payload.iter_frames(artifact, manifest, trailer)), key=len, reverse=True)
+
+    def compress(data: bytes, level: int, long: bool) -> int:
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, source_size=len(data), write_checksum=True, write_content_size=True,
+            **({"enable_ldm": True, "window_log": 27} if long else {}))
+        return len(zstandard.ZstdCompressor(compression_params=params).compress(data))
+
+    other = artifact.stat().st_size - trailer.payload_length
+    rows = res.levels.setdefault(app.key, {"other": other, "rows": []})["rows"]
+    for level in LEVELS:
+        for long in (False, True):
+            wait_quiet()
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                size = sum(pool.map(lambda d: compress(d, level, long), frames))
+            rows.append((level, long, size, time.perf_counter() - t0))
+            log(f"{app.key}: level {level}{' --long' if long else ''}: {size / 1e6:.1f} MB in {rows[-1][3]:.1f} s")
+
+
+def levels_table(res: Results, apps: list[App]) -> str:
+    from bundler.config import DEFAULT_LEVEL
+
+    keys = [a.key for a in apps if a.key in res.levels]
+    head = "| level | " + " | ".join(f"{k}: size, compress time" for k in keys) + " |"
+    rows = [head, "|---|" + "---|" * len(keys)]
+    for i, (level, long, _s, _t) in enumerate(res.levels[keys[0]]["rows"]):
+        label = f"{level}{' `--long=27`' if long else ''}" + (" **(default)**" if level == DEFAULT_LEVEL and not long else "")
+        cells = []
+        for k in keys:
+            _l, _g, size, secs = res.levels[k]["rows"][i]
+            pyi = res.get(k, "size", "pyi-onefile")
+            whole = size + res.levels[k]["other"]
+            share = f" = {whole / statistics.median(pyi):.2f}× `--onefile`" if pyi else ""
+            cells.append(f"{size / 1e6:.1f} MB{share}, {secs:.1f} s")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    rows += ["", "Size: the payload, every frame compressed again from the artifact's own uncompressed frames; the "
+                 "ratio adds the stub and manifest (the whole file) and divides by PyInstaller `--onefile`'s file. "
+                 f"Time: wall time on all {os.cpu_count()} CPUs, frames in parallel, largest first, as "
+                 "`bundler build` does. `--long=27`: long-distance matching with a 128 MiB window (a frame holds "
+                 "at most 16 MiB of whole entries, so it matches within a frame only)."]
+    return "\n".join(rows)
 
 
 # ------------------------------------------------------------------ composition
@@ -815,6 +875,8 @@ def report(res: Results, apps: list[App], info: dict, n_builds: int, n_ref: int,
     ]
     for app in apps:
         parts += [table(res, app, n_builds, n_ref, runs), ""]
+    if res.levels:
+        parts += ["#### Compression levels", "", levels_table(res, apps), ""]
     if res.decoder:
         parts += ["#### Stub decompression", "", decoder_table(res), ""]
     if res.composition:
@@ -847,7 +909,7 @@ def wait_idle(threshold: float, max_wait: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--apps", default="hello,numpy", help="comma-separated: hello,numpy")
+    ap.add_argument("--apps", default="hello,numpy,sklearn", help="comma-separated: hello,numpy,sklearn")
     ap.add_argument("--runs", type=int, default=10, help="runs per start measurement (default 10)")
     ap.add_argument("--builds", type=int, default=3, help="builds per build measurement (default 3)")
     ap.add_argument("--ref-builds", type=int, default=1, help="PyInstaller --onedir builds (reference; default 1)")
@@ -861,6 +923,7 @@ def main() -> int:
                          "FRACTION of the CPUs (default 0.25; 0 disables)")
     ap.add_argument("--quiet-max", type=float, default=30.0)
     ap.add_argument("--skip-decoder", action="store_true")
+    ap.add_argument("--skip-levels", action="store_true", help="no compression-level table")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.builds, args.ref_builds = 3, 1, 1
@@ -883,6 +946,8 @@ def main() -> int:
             tree = starts(app, artifacts, res, args.runs, fs)
             if not args.skip_decoder:
                 decoder(app, artifacts["bundler"], wheelhouse, res, args.runs, fs)
+            if not args.skip_levels:
+                levels(app, artifacts["bundler"], res)
             composition(app, tree, artifacts["pyi-onedir"], res)
             for tool, out in res.outputs.get(app.key, {}).items():
                 log(f"{app.key}: {tool} says: {out.splitlines()[0] if out else '(nothing)'}")
@@ -892,7 +957,7 @@ def main() -> int:
     print(text)
     (WORK / "results.json").write_text(json.dumps(
         {"machine": info, "data": res.data, "stages": res.stages, "decoder": res.decoder,
-         "composition": {k: {kk: vv for kk, vv in v.items() if kk != "bundler_summary"}
+         "levels": res.levels, "composition": {k: {kk: vv for kk, vv in v.items() if kk != "bundler_summary"}
                          for k, v in res.composition.items()}}, indent=1))
     if not args.no_doc:
         write_doc(text)

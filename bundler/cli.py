@@ -45,9 +45,12 @@ def cli() -> None:
               help="Directory searched for libraries that binaries need, after the target loader's own search. Repeatable.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
 @click.option("--gui", is_flag=True, default=None, help="A GUI app: keep tkinter with Tcl/Tk (pruned otherwise).")
+@click.option("--rebuild-stub", is_flag=True, default=None,
+              help="Compile the single file's stub from bundler's stubs/ sources with Zig (a checkout or the "
+                   "sdist, and the [stubs] extra) instead of using the prebuilt one.")
 @click.option("--index-url", metavar="URL", help="Index for hashed requirements (default: PyPI).")
 @click.option("--cache-dir", metavar="DIR", help="Download cache directory.")
-@click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 19).")
+@click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 9; 19 is ~13% smaller, ~20x slower).")
 @click.option("-v", "--verbose", count=True, help="More detail (every file fetched, library vendored); tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout (no progress output).")
@@ -193,6 +196,7 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
         *([f"  glibc     >= {manifest['glibc_floor']}"] if manifest.get("glibc_floor") else []),
         *([f"  macOS     >= {manifest['macos_minimum']}"] if manifest.get("macos_minimum") else []),
         f"  entries   {names}",
+        *_stub_lines(manifest.get("stub")),
         f"  size      {_size(size)}: stub {_size(trailer.payload_offset)}, payload {_size(trailer.payload_length)}, "
         f"manifest {_size(trailer.manifest_length)}",
         f"  unpacked  {manifest['file_count']} files, {_size(manifest['uncompressed_size'])}",
@@ -208,6 +212,19 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
     if verify:
         lines.append("verified: payload, every frame and every entry are intact")
     click.echo("\n".join(lines))
+
+
+def _stub_lines(stub: object) -> list[str]:
+    """The stub's origin as ``inspect`` shows it (artifacts from before the record have none)."""
+    if not isinstance(stub, dict):
+        return []
+    kind = stub.get("target", "?") + (f" ({stub['variant']})" if stub.get("variant") else "")
+    how = "prebuilt" if stub.get("prebuilt") else "compiled from source"
+    return [
+        f"  stub      {kind}, {how} with Zig {stub.get('zig', '?')}",
+        f"            sha256 {stub.get('sha256', '?')}",
+        f"            sources sha256 {stub.get('source_sha256', '?')}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -118,30 +120,55 @@ def compiler_for(staged: StagedRuntime, interp: BaseInterpreter) -> Path | None:
     return None
 
 
-def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None, python: Path | None = None) -> None:
-    """Compile *paths* (default: stdlib and site-packages) with *python* (default: the runtime's own)."""
+def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None, python: Path | None = None,
+                 progress: Callable[[int, int], None] = lambda done, total: None) -> None:
+    """Compile *paths* (default: stdlib and site-packages) with *python* (default: the runtime's own).
+
+    *progress(done, total)* counts source files: compileall names each file it
+    compiles on stdout, one line each (its workers share the pipe).
+    """
     root = staged.root
     targets = paths if paths is not None else [
         p for p in (root / staged.stdlib, root / staged.sitepackages) if p.is_dir()
     ]
     if not targets:
         return
+    total = sum(1 for t in targets for _ in ([t] if t.is_file() else t.rglob("*.py")))
+    # the paths go in a list file (-i): thousands of them would not fit on a command line
+    listing = tempfile.NamedTemporaryFile("w", prefix=".compile-", suffix=".txt", dir=root.parent, delete=False)
+    with listing:
+        listing.write("".join(f"{t}\n" for t in targets))
     cmd = [
-        str(python or root / staged.python), "-I", "-B", "-m", "compileall", "-q", "-f", "-j", "0",
+        str(python or root / staged.python), "-I", "-B", "-m", "compileall", "-f", "-j", "0",
         "--invalidation-mode", "unchecked-hash",
         "-s", str(root), "-p", "/",
         "-x", r"(/|^)(lib2to3/tests|test|tests)/.*bad",
-        *map(str, targets),
+        "-i", listing.name,
     ]
     env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    done = 0
+    tail: list[str] = []
+    try:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              errors="replace", stdin=subprocess.DEVNULL) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("Compiling "):
+                    done += 1
+                    progress(min(done, total), total)
+                elif not line.startswith("Listing "):
+                    tail = (tail + [line.strip()])[-5:]
+    except OSError as exc:
+        raise RelocationError(f"cannot run {cmd[0]} to byte-compile the runtime ({exc})") from exc
+    finally:
+        os.unlink(listing.name)
     if proc.returncode not in (0, 1):  # 1: some file did not compile (e.g. py2 syntax in a package)
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         who = f"the relocated interpreter {staged.python}" if python is None else str(python)
-        raise RelocationError(f"byte-compiling the runtime with {who} failed ({tail[0]})")
+        raise RelocationError(f"byte-compiling the runtime with {who} failed ({(tail or ['no output'])[-1]})")
 
 
-def finalize(staged: StagedRuntime, interp: BaseInterpreter) -> bool:
+def finalize(staged: StagedRuntime, interp: BaseInterpreter,
+             progress: Callable[[int, int], None] = lambda done, total: None) -> bool:
     """Everything after relocation; returns whether the runtime was byte-compiled."""
     rewrite_sysconfigdata(staged)
     if interp.system != "Windows":  # Windows: Python reads the OS certificate store; no terminfo
@@ -150,5 +177,5 @@ def finalize(staged: StagedRuntime, interp: BaseInterpreter) -> bool:
         bundle_terminfo(staged)
     python = compiler_for(staged, interp)
     if python is not None:
-        byte_compile(staged, python=python)
+        byte_compile(staged, python=python, progress=progress)
     return python is not None

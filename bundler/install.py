@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +38,13 @@ class _LauncherDestination(SchemeDictionaryDestination):
         return entry
 
 
-def install_wheels(staged: StagedRuntime, wheels: Iterable[Path]) -> None:
-    """Install each wheel into the runtime's site-packages (no bytecode yet; finalize does it)."""
+def install_wheels(staged: StagedRuntime, wheels: Iterable[Path],
+                   progress: Callable[[int, int], None] = lambda done, total: None) -> None:
+    """Install each wheel into the runtime's site-packages (no bytecode yet; finalize does it).
+
+    *progress(done, total)* counts wheels.
+    """
+    wheels = list(wheels)
     root = staged.root
     site = str(root / staged.sitepackages)
     ver = staged.stdlib.rsplit("python", 1)[-1]
@@ -56,10 +61,11 @@ def install_wheels(staged: StagedRuntime, wheels: Iterable[Path]) -> None:
         script_kind="posix",
         python_name=Path(staged.python).name,
     )
-    for wheel in wheels:
+    for n, wheel in enumerate(wheels, 1):
         try:
             with WheelFile.open(wheel) as source:
                 install(source, dest, additional_metadata={"INSTALLER": b"bundler\n"})
+            progress(n, len(wheels))
         except FileExistsError as exc:
             raise FetchError(f"{wheel.name}: installing it would overwrite {exc.args[0].split(': ', 1)[-1]}; two locked packages ship the same file") from exc
         except Exception as exc:  # installer raises plain exceptions for malformed wheels

@@ -105,7 +105,7 @@ def tar_bytes_to(root: Path, fileobj, prefix: str, mtime: int) -> int:
     return count
 
 
-def write_archive(runtime: Path, final: Path, prefix: str, level: int = 19) -> Path:
+def write_archive(runtime: Path, final: Path, prefix: str, level: int) -> Path:
     """``.tar.zst`` of *runtime* with every entry under *prefix*/ (same bytes for the same tree)."""
     mtime = source_date_epoch()
     with atomic_path(final) as work:

@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -170,32 +171,58 @@ class FrameCache:
         os.replace(tmp, path)
 
 
-def compress(data: bytes, level: int) -> bytes:
+#: bytes fed to zstd at a time, so that progress moves within a frame
+CHUNK = 1 << 20
+
+
+def compress(data: bytes, level: int, advance: Callable[[int], None] = lambda n: None) -> bytes:
+    """One zstd frame (content size and checksum written), fed in chunks; *advance* gets each chunk's size."""
     params = zstandard.ZstdCompressionParameters.from_level(
         level, source_size=len(data), write_checksum=True, write_content_size=True
     )
-    return zstandard.ZstdCompressor(compression_params=params).compress(data)
+    out = io.BytesIO()
+    view = memoryview(data)
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(out, size=len(data), closefd=False) as w:
+        for start in range(0, len(data), CHUNK):
+            w.write(view[start:start + CHUNK])
+            advance(min(CHUNK, len(data) - start))
+    return out.getvalue()
 
 
 def compress_frames(
     frames: Sequence[bytes], level: int, cache: FrameCache, progress: Callable[[int, int], None] = lambda d, t: None
 ) -> list[tuple[bytes, bool]]:
-    """Compress frames in parallel threads (zstd releases the GIL); (bytes, was_cached)."""
+    """Compress frames on every CPU (zstd releases the GIL); (bytes, was_cached) in *frames* order.
+
+    *progress(done, total)* counts uncompressed bytes, so it moves while a big
+    frame is compressed. The largest frames start first, so that one big frame
+    at the end does not keep a single CPU busy while the others idle.
+    """
+    total = sum(map(len, frames))
+    done = 0
+    lock = threading.Lock()
+
+    def advance(n: int) -> None:
+        nonlocal done
+        with lock:
+            done += n
+            progress(done, total)
 
     def one(data: bytes) -> tuple[bytes, bool]:
         hit = cache.get(data, level)
         if hit is not None:
+            advance(len(data))
             return hit, True
-        out = compress(data, level)
+        out = compress(data, level, advance)
         cache.put(data, level, out)
         return out, False
 
-    results: list[tuple[bytes, bool]] = []
+    order = sorted(range(len(frames)), key=lambda i: -len(frames[i]))
+    results: list[tuple[bytes, bool] | None] = [None] * len(frames)
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        for i, result in enumerate(pool.map(one, frames)):
-            results.append(result)
-            progress(i + 1, len(frames))
-    return results
+        for i, result in zip(order, pool.map(lambda i: one(frames[i]), order)):
+            results[i] = result
+    return [r for r in results if r is not None]
 
 
 @dataclass(frozen=True)

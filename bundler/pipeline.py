@@ -28,6 +28,7 @@ from .onefile import OnefileResult, write_onefile
 from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir
 from .report import Reporter
 from .stage import StagedRuntime, stage
+from .stub import Stub, stub_for
 from .target import Target, target_for
 
 
@@ -113,21 +114,20 @@ def _files(root: Path) -> set[str]:
     }
 
 
-def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root: Path, spec: BundleSpec,
-                 report: Reporter) -> basecache.BaseRuntime:
-    """Interpreter + dependencies, relocated and compiled: from the cache, or built and cached."""
-    key = basecache.base_key(interp, target.name, deps, gui=spec.gui, lib_path=spec.lib_path)
+def interpreter_runtime(interp: BaseInterpreter, target: Target, root: Path, spec: BundleSpec,
+                        report: Reporter) -> basecache.BaseRuntime:
+    """The base interpreter alone, staged, relocated and compiled: cached per base, so every app on it reuses it."""
+    key = basecache.base_key(interp, target.name, [], gui=spec.gui, lib_path=spec.lib_path)
     cached = basecache.load(spec.cache_dir, key, root)
     if cached is not None:
-        report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
+        report.stage("stage", f"CPython {interp.short_version} from the build cache")
         return cached
     kit = kit_for(target, interp, root, "")
     staged = stage(interp, root, is_binary=kit.fmt.is_binary, tk=spec.gui, prepare=kit.prepare)
-    install_wheels(staged, deps)
-    report.stage("stage", f"copied CPython {interp.short_version}, installed {len(deps)} dependencies")
+    report.stage("stage", f"copied CPython {interp.short_version}")
     rel = relocate_runtime(staged, target, interp, report, lib_path=spec.lib_path)
     report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored")
-    compiled = fin.finalize(staged, interp)
+    compiled = fin.finalize(staged, interp, progress=lambda d, t: report.progress("compile", d, t))
     report.stage("finalize", ("" if interp.system == "Windows" else "sysconfig, certificates, terminfo, ") + (
         "bytecode" if compiled else f"no bytecode (no CPython {interp.short_version} here to compile it)"))
     base = basecache.BaseRuntime(staged, rel)
@@ -135,17 +135,50 @@ def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root
     return base
 
 
-def add_app(staged: StagedRuntime, target: Target, interp: BaseInterpreter, apps: list[Path], spec: BundleSpec,
-            report: Reporter) -> relocate.RelocationReport:
-    """The app's own wheels and entry launchers on top of the base runtime."""
+def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root: Path, spec: BundleSpec,
+                 report: Reporter) -> basecache.BaseRuntime:
+    """Interpreter + dependencies, relocated and compiled: from the cache, or the interpreter's plus the dependencies.
+
+    Two cache levels: the interpreter alone (per base; shared by every app on
+    it) and interpreter + these dependency wheels (what an app-only rebuild reuses).
+    """
+    if not deps:
+        return interpreter_runtime(interp, target, root, spec, report)
+    key = basecache.base_key(interp, target.name, deps, gui=spec.gui, lib_path=spec.lib_path)
+    cached = basecache.load(spec.cache_dir, key, root)
+    if cached is not None:
+        report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
+        return cached
+    base = interpreter_runtime(interp, target, root, spec, report)
+    rel = _add_wheels(base.staged, target, interp, deps, spec, report, "dependencies")
+    report.stage("install", f"{len(deps)} dependencies: {rel.binaries} binaries verified, "
+                            f"{len(rel.vendored)} libraries vendored")
+    full = basecache.BaseRuntime(base.staged, relocate.merge_reports(base.relocation, rel))
+    basecache.save(spec.cache_dir, key, full)
+    return full
+
+
+def _add_wheels(staged: StagedRuntime, target: Target, interp: BaseInterpreter, wheels: list[Path],
+                spec: BundleSpec, report: Reporter, what: str,
+                entries: tuple[tuple[str, str | None], ...] = ()) -> relocate.RelocationReport:
+    """Install *wheels* (and *entries*' launchers) on a finished runtime; relocate and compile only what they add."""
     before = _files(staged.root)
-    install_wheels(staged, apps)
-    write_entries(staged, spec.entries)
+    install_wheels(staged, wheels, progress=lambda d, t: report.progress(what, d, t))
+    if entries:
+        write_entries(staged, entries)
     new = _files(staged.root) - before
     rel = relocate_runtime(staged, target, interp, report, only=new, lib_path=spec.lib_path)
     python = fin.compiler_for(staged, interp)
     if python is not None:
-        fin.byte_compile(staged, sorted(staged.root / p for p in new if p.endswith(".py")), python=python)
+        fin.byte_compile(staged, sorted(staged.root / p for p in new if p.endswith(".py")), python=python,
+                         progress=lambda d, t: report.progress("compile", d, t))
+    return rel
+
+
+def add_app(staged: StagedRuntime, target: Target, interp: BaseInterpreter, apps: list[Path], spec: BundleSpec,
+            report: Reporter) -> relocate.RelocationReport:
+    """The app's own wheels and entry launchers on top of the base runtime."""
+    rel = _add_wheels(staged, target, interp, apps, spec, report, "app", spec.entries)
     report.stage("install", f"{len(apps)} app wheels, {len(spec.entries)} entry points")
     return rel
 
@@ -160,14 +193,12 @@ def _version_for(spec: BundleSpec, staged: StagedRuntime) -> str:
     return "0"
 
 
-def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Path:
-    from .stub import build_stub
-
-    return build_stub(target.name, cache_dir=spec.cache_dir, offline=spec.offline, find_links=spec.find_links,
-                      progress=lambda ev, d: report.detail("stub", f"{ev} {d}"), gui=spec.gui)
+def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Stub:
+    return stub_for(target.name, cache_dir=spec.cache_dir, gui=spec.gui, rebuild=spec.rebuild_stub,
+                    progress=lambda ev, d: report.detail("stub", f"{ev} {d}"))
 
 
-def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter, stub: Path) -> OnefileResult:
+def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter, stub: Stub) -> OnefileResult:
     from . import __version__
 
     scripts = console_scripts(staged)
@@ -186,17 +217,18 @@ def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter
         "entry_points": {n: f"bin/{n}" for n, _v in spec.entries},
         "default_entry": spec.entries[0][0],
         "gui": spec.gui,
+        "stub": stub.manifest(),
         "build": {"bundler": __version__, "source_date_epoch": source_date_epoch()},
     }
     result = write_onefile(
         staged.root,
         spec.output_dir / f"{spec.name}-{version}-{target.name}{'.exe' if target.os == 'windows' else ''}",
-        stub=stub,
+        stub=stub.path,
         layers=layer_map,
         manifest=manifest,
         level=spec.compression_level,
         cache=payload.FrameCache(spec.cache_dir / "frames"),
-        progress=lambda done, total: report.progress("compress", done, total),
+        progress=lambda done, total: report.progress("compress", done, total, "bytes"),
     )
     p = result.packed
     report.stage("onefile", f"{p.frames_compressed} frames compressed, {p.frames_cached} reused from the cache")
@@ -283,14 +315,18 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
     fetched = iter(range(1, len(items) + 1))
 
     def on_fetch(event: str, detail: str) -> None:
-        report.detail("fetch", f"{event} {detail}")
+        if event == "build":  # seconds with no other sign of life: say what is happening
+            report.stage("build", f"building {detail} into a wheel (PEP 517)")
+        else:
+            report.detail("fetch", f"{event} {detail}")
         report.progress("fetch", next(fetched), len(items))
 
     wheels = fetch_all(items, target, options, progress=on_fetch)
     report.stage("fetch", f"{len(wheels)} wheels verified")
     lap("fetch")
-    # The stub compiles (zig, a subprocess) while the runtime is staged and relocated; it is
-    # joined before any output is written, so a stub that cannot be built leaves nothing behind.
+    # A stub compiled from source (--rebuild-stub, or a checkout whose stubs/ changed) builds
+    # while the runtime is staged and relocated; the packaged one is only checked. Either is
+    # joined before any output is written, so a stub that cannot be had leaves nothing behind.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundler-stub")
     stub_future = pool.submit(_stub_for, spec, target, report) if "onefile" in spec.formats else None
     try:

@@ -121,6 +121,10 @@ def plan(
         by_real.setdefault(os.path.realpath(root / rel), rel)
         if rel in origins:
             by_real.setdefault(os.path.realpath(origins[rel]), rel)
+    # A build-machine file already staged (e.g. python311.dll next to python.exe) is used where it
+    # is, also by binaries added later (dependencies on a cached interpreter): never a second copy.
+    for rel, source in sorted(origins.items()):
+        by_real.setdefault(os.path.realpath(source), rel)
     by_soname: dict[str, str] = {}
     for rel, info in sorted(infos.items()):
         by_soname.setdefault(info.soname or posixpath.basename(rel), rel)

@@ -25,8 +25,8 @@ class Reporter:
     def detail(self, stage: str, message: str) -> None:
         """Something only ``-v`` shows."""
 
-    def progress(self, stage: str, done: int, total: int) -> None:
-        """*done* of *total* units of a long step."""
+    def progress(self, stage: str, done: int, total: int, unit: str = "") -> None:
+        """*done* of *total* units of a long step (*unit* ``"bytes"``: shown in MB)."""
 
 
 @dataclass
@@ -67,7 +67,7 @@ class TerminalReporter(Reporter):
         if self.level >= VERBOSE:
             self._line(f"  {self._style(f'{stage:<9}', '2')} {message}")
 
-    def progress(self, stage: str, done: int, total: int) -> None:
+    def progress(self, stage: str, done: int, total: int, unit: str = "") -> None:
         if not self.bars or total <= 0:
             return
         now = time.monotonic()
@@ -77,7 +77,8 @@ class TerminalReporter(Reporter):
         width = 28
         filled = int(width * done / total)
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r  {self._style(f'{stage:<9}', '1;36')} [{bar}] {done}/{total}")
+        count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if unit == "bytes" else f"{done}/{total}"
+        self.stream.write(f"\r  {self._style(f'{stage:<9}', '1;36')} [{bar}] {count}")
         self.stream.flush()
         self._bar_open = done < total
         if done >= total:

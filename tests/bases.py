@@ -103,25 +103,33 @@ def macos_helper_dylib(out_dir: Path) -> Path:
                   "-Wl,-install_name,/opt/homebrew/opt/helper/lib/libhelper.1.dylib", target=MACOS_TARGET)
 
 
-def macos_pbs_archive(work: Path) -> Path:
-    """A python-build-standalone ``install_only`` archive for macos-arm64 (``python/`` + PYTHON.json)."""
-    build = work / "mac-build"
+#: macOS arch -> (zig target, python-build-standalone triple, oldest macOS)
+MACOS_ARCHES = {
+    "arm64": (MACOS_TARGET, "aarch64-apple-darwin", "11.0"),
+    "x86_64": ("x86_64-macos.10.13", "x86_64-apple-darwin", "10.13"),
+}
+
+
+def macos_pbs_archive(work: Path, arch: str = "arm64") -> Path:
+    """A python-build-standalone ``install_only`` archive for macos-*arch* (``python/`` + PYTHON.json)."""
+    zig_target, triple, minimum = MACOS_ARCHES[arch]
+    build = work / f"mac-build-{arch}"
     lib = zig_cc(build / "lib" / "libpython3.11.dylib", {"libpython.c": LIBPYTHON_C}, "-shared",
-                 "-Wl,-install_name,@executable_path/../lib/libpython3.11.dylib", target=MACOS_TARGET)
+                 "-Wl,-install_name,@executable_path/../lib/libpython3.11.dylib", target=zig_target)
     helper = zig_cc(build / "lib" / "libhelper.dylib", {"helper.c": HELPER_C}, "-shared",
-                    "-Wl,-install_name,@executable_path/../lib/libhelper.dylib", target=MACOS_TARGET)
-    exe = zig_cc(build / "bin" / "python3.11", {"python.c": PYTHON_C}, str(lib), str(helper), target=MACOS_TARGET)
+                    "-Wl,-install_name,@executable_path/../lib/libhelper.dylib", target=zig_target)
+    exe = zig_cc(build / "bin" / "python3.11", {"python.c": PYTHON_C}, str(lib), str(helper), target=zig_target)
     meta = {
         "version": "8",
-        "target_triple": "aarch64-apple-darwin",
+        "target_triple": triple,
         "python_version": "3.11.9",
         "python_exe": "install/bin/python3.11",
         "python_stdlib": "install/lib/python3.11",
-        "apple_sdk_deployment_target": "11.0",
+        "apple_sdk_deployment_target": minimum,
     }
     sysconfig = "build_time_vars = {'LDLIBRARY': 'libpython3.11.dylib', 'Py_ENABLE_SHARED': 1, " \
                 "'EXT_SUFFIX': '.cpython-311-darwin.so', 'MULTIARCH': 'darwin'}\n"
-    out = work / "cpython-3.11.9+20240726-aarch64-apple-darwin-install_only.tar.gz"
+    out = work / f"cpython-3.11.9+20240726-{triple}-install_only.tar.gz"
     with tarfile.open(out, "w:gz") as tf:
         def add(name: str, data: bytes, mode: int = 0o644) -> None:
             info = tarfile.TarInfo(f"python/{name}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.config import KEYS, default_cache_dir, parse_entry, read_pyproject, resolve
+from bundler.config import DEFAULT_LEVEL, KEYS, default_cache_dir, parse_entry, read_pyproject, resolve
 from bundler.errors import ConfigError
 
 
@@ -83,7 +83,7 @@ def test_defaults(tmp_path, cwd):
     assert spec.offline is False
     assert spec.index_url == "https://pypi.org/simple"
     assert spec.cache_dir == tmp_path / "home" / ".cache" / "bundler"
-    assert spec.compression_level == 19
+    assert spec.compression_level == 9 == DEFAULT_LEVEL
 
 
 def test_without_project_dir(tmp_path, cwd):
@@ -474,7 +474,8 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
-                         "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path"}
+                         "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
+                         "rebuild-stub"}
     assert all(desc for _typ, desc in KEYS.values())
 
 
@@ -488,3 +489,10 @@ def test_runtime_without_entry_points_for_dir_and_archive(tmp_path, cwd):
         resolve(None, {"lock": "pylock.toml", "format": ("dir",)}, cwd=cwd)
     with pytest.raises(ConfigError, match="no entry point for the single file"):
         resolve(None, {"lock": "pylock.toml", "format": ("dir", "onefile"), "name": "rt"}, cwd=cwd)
+
+
+def test_rebuild_stub_from_key_or_flag(tmp_path, cwd):
+    assert resolve(project(tmp_path, 'entry = ["x"]\n'), {}, cwd=cwd).rebuild_stub is False
+    d = project(tmp_path, 'entry = ["x"]\nrebuild-stub = true\n', name="p2")
+    assert resolve(d, {}, cwd=cwd).rebuild_stub is True
+    assert resolve(project(tmp_path, 'entry = ["x"]\n', name="p3"), {"rebuild-stub": True}, cwd=cwd).rebuild_stub is True

@@ -152,3 +152,18 @@ def test_layer_map_from_records(tmp_path):
     assert m.layer_of(f"{site_rel}/__pycache__/six.cpython-311.pyc") == "dependencies"
     assert m.layer_of(f"{site_rel}/_bundler_runtime.py") == "runtime"
     assert m.layer_of("lib/python3.11/os.py") == "runtime"
+
+
+def test_compression_progress_counts_bytes_within_frames():
+    """Progress moves while a frame compresses (1 MiB chunks), ends at the total, never goes back."""
+    rng = __import__("random").Random(7)
+    frames = [rng.randbytes(3 << 20), b"x" * (5 << 20 | 123), b"small"]
+    seen: list[tuple[int, int]] = []
+    out = pl.compress_frames(frames, 3, pl.FrameCache(None), progress=lambda d, t: seen.append((d, t)))
+    total = sum(map(len, frames))
+    assert len(seen) >= 9 and all(t == total for _d, t in seen)
+    assert [d for d, _t in seen] == sorted(d for d, _t in seen) and seen[-1] == (total, total)
+    # frames come back in their order, each one zstd frame of the original
+    import zstandard
+
+    assert [zstandard.ZstdDecompressor().decompress(c) for c, _cached in out] == frames

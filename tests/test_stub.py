@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ import pytest
 
 from bundler import payload as pl
 from bundler import stub as stubmod
+from bundler import stubbuild
 from bundler.errors import StubError
 
 import stubtools as st
@@ -38,7 +40,10 @@ def stub_cache(build_cache) -> Path:
 
 @pytest.fixture(scope="session")
 def stub(stub_cache) -> Path:
-    return stubmod.build_stub(TARGET, cache_dir=stub_cache)
+    """The stub a build uses: the packaged one (`make stubs` / the wheel), never compiled here."""
+    found = stubmod.stub_for(TARGET, cache_dir=stub_cache)
+    assert found.prebuilt, "no packaged stubs: run `make stubs` first (make test does)"
+    return found.path
 
 
 @pytest.fixture(scope="session")
@@ -494,55 +499,101 @@ def test_no_usable_cache_at_all(app, public_dir):
 # ---------------------------------------------------------------- building the stub
 
 
-def test_second_build_is_a_cache_hit(stub, stub_cache):
-    events = []
-    t0 = time.monotonic()
-    again = stubmod.build_stub(TARGET, cache_dir=stub_cache, progress=lambda e, d: events.append(e))
-    assert again == stub and events == ["cached"]
-    assert time.monotonic() - t0 < 5
+def test_the_packaged_stub_matches_its_record_and_the_sources(stub):
+    record = stubmod.packaged_record()
+    entry = record["stubs"][TARGET]
+    assert stub.name == entry["file"] == "bundler-stub-linux-x86_64"
+    assert hashlib.sha256(stub.read_bytes()).hexdigest() == entry["sha256"]
+    assert record["zig_version"] == stubmod.ZIG_VERSION
+    assert record["source_sha256"] == stubbuild.source_digest(stubmod.STUB_SOURCES)
+    assert set(record["stubs"]) == {k.key for k in stubbuild.ALL_KINDS} == {
+        "linux-x86_64", "linux-aarch64", "windows-x86_64-console", "windows-x86_64-gui", "macos-arm64", "macos-x86_64"}
     assert stub.stat().st_size < 400_000
+
+
+def test_changed_sources_are_compiled_then_cached(stub_cache, tmp_path):
+    """A checkout whose stubs/ differ from what was packaged compiles them (once) with Zig."""
+    src = Path(shutil.copytree(stubmod.STUB_SOURCES, tmp_path / "stubs"))
+    (src / "main.zig").write_text((src / "main.zig").read_text() + "\n// a local change\n")
+    events = []
+    built = stubmod.stub_for(TARGET, cache_dir=stub_cache, sources=src, progress=lambda e, d: events.append(e))
+    assert events == ["build"] and not built.prebuilt
+    assert built.source_sha256 == stubbuild.source_digest(src) != stubmod.packaged_record()["source_sha256"]
+    assert built.sha256 == hashlib.sha256(built.path.read_bytes()).hexdigest()
+    events.clear()
+    again = stubmod.stub_for(TARGET, cache_dir=stub_cache, sources=src, progress=lambda e, d: events.append(e))
+    assert again == built and events == ["cached"]
+    assert not list(built.path.parent.glob(".*"))  # no temp dir left
+
+
+def test_rebuild_is_only_on_request(stub, stub_cache):
+    events = []
+    used = stubmod.stub_for(TARGET, cache_dir=stub_cache, progress=lambda e, d: events.append(e))
+    assert used.prebuilt and used.path == stub and events == ["packaged"]
+    rebuilt = stubmod.stub_for(TARGET, cache_dir=stub_cache, rebuild=True)
+    assert not rebuilt.prebuilt and rebuilt.path != stub
+    assert rebuilt.sha256 == hashlib.sha256(stub.read_bytes()).hexdigest()  # same sources, same Zig: same bytes
+
+
+def test_rebuild_without_sources_says_so(stub_cache, tmp_path):
+    with pytest.raises(StubError, match="no stub sources, and --rebuild-stub asks to compile it"):
+        stubmod.stub_for(TARGET, cache_dir=stub_cache, rebuild=True, sources=tmp_path / "none")
+    with pytest.raises(StubError, match="has no prebuilt stubs"):
+        stubmod.stub_for(TARGET, cache_dir=stub_cache, packaged=tmp_path / "none", sources=tmp_path / "none")
+
+
+def test_a_damaged_packaged_stub_is_refused(tmp_path):
+    packaged = Path(shutil.copytree(stubmod.PACKAGED, tmp_path / "_stubs"))
+    path = packaged / "bundler-stub-linux-x86_64"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(StubError, match=r"bundler-stub-linux-x86_64: the packaged stub is damaged .*reinstall bundler"):
+        stubmod.stub_for(TARGET, cache_dir=tmp_path, packaged=packaged, sources=tmp_path / "none")
+    path.unlink()
+    with pytest.raises(StubError, match="the packaged stub is missing"):
+        stubmod.stub_for(TARGET, cache_dir=tmp_path, packaged=packaged, sources=tmp_path / "none")
 
 
 def test_stub_unit_tests():
     """The Zig unit tests of stubs/ (path rules, entry parsing, temp names), and zig fmt."""
-    proc = subprocess.run([*stubmod.zig_command(), "test", str(stubmod.STUB_SOURCES / "main.zig"), "-lc"],
+    zig = stubbuild.zig_command()
+    proc = subprocess.run([*zig, "test", str(stubmod.STUB_SOURCES / "main.zig"), "-lc"],
                           capture_output=True, text=True, cwd=stubmod.STUB_SOURCES)
     assert proc.returncode == 0, proc.stderr
-    fmt = subprocess.run([*stubmod.zig_command(), "fmt", "--check", str(stubmod.STUB_SOURCES)], capture_output=True, text=True)
+    fmt = subprocess.run([*zig, "fmt", "--check", str(stubmod.STUB_SOURCES)], capture_output=True, text=True)
     assert fmt.returncode == 0, f"run `python -m ziglang fmt stubs/`: {fmt.stdout}{fmt.stderr}"
 
 
-def test_compile_error_is_a_stub_error(stub, stub_cache, tmp_path):
+def test_compile_error_is_a_stub_error(stub_cache, tmp_path):
     src = Path(shutil.copytree(stubmod.STUB_SOURCES, tmp_path / "stubs"))
     (src / "main.zig").write_text((src / "main.zig").read_text() + "\nconst broken: u8 = \"not a number\";\ncomptime { _ = broken; }\n")
     with pytest.raises(StubError) as info:
         stubmod.build_stub(TARGET, cache_dir=stub_cache, sources=src)
     assert "building the stub" in str(info.value) and "error:" in str(info.value)
-    assert not list((stub_cache / "stubs").glob("*/.bundler-stub-*"))  # no temp file left
-
-
-def test_offline_without_the_zstd_source(tmp_path):
-    with pytest.raises(StubError) as info:
-        stubmod.build_stub(TARGET, cache_dir=tmp_path, offline=True, find_links=(tmp_path,))
-    assert stubmod.ZSTD_SDIST in str(info.value) and "--find-links" in str(info.value)
+    assert not list((stub_cache / "stubs").glob("*/.*"))  # no temp dir left
 
 
 def test_missing_ziglang(tmp_path, monkeypatch):
-    monkeypatch.setattr(stubmod.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(StubError, match=r"pip install ziglang==0\.17\.1"):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(StubError, match=r"pip install 'ziglang==0\.17\.1'"):
         stubmod.build_stub(TARGET, cache_dir=tmp_path)
 
 
 def test_unknown_target(tmp_path):
     with pytest.raises(StubError, match="linux-x86_64"):
-        stubmod.build_stub("plan9-mips", cache_dir=tmp_path)
+        stubmod.stub_for("plan9-mips", cache_dir=tmp_path)
 
 
-def test_cache_key_follows_the_sources(tmp_path):
+def test_source_digest_follows_the_sources(tmp_path):
     src = tmp_path / "stubs"
-    src.mkdir()
+    (src / "zstd").mkdir(parents=True)
     (src / "main.zig").write_text("a")
-    k1 = stubmod.cache_key(src, "0.17.1", "x86_64-linux-musl", "z")
+    d1 = stubbuild.source_digest(src)
+    (src / "zstd" / "zstd.c").write_text("c")
+    d2 = stubbuild.source_digest(src)
     (src / "main.zig").write_text("b")
-    assert stubmod.cache_key(src, "0.17.1", "x86_64-linux-musl", "z") != k1
-    assert stubmod.cache_key(src, "0.17.1", "aarch64-linux-musl", "z") != stubmod.cache_key(src, "0.17.1", "x86_64-linux-musl", "z")
+    assert len({d1, d2, stubbuild.source_digest(src)}) == 3
+    (src / "__pycache__").mkdir()
+    (src / "__pycache__" / "x.pyc").write_text("ignored")
+    assert stubbuild.source_digest(src) == stubbuild.source_digest(src)

@@ -27,7 +27,7 @@ TARGETS = {
 
 @pytest.fixture(scope="session", params=sorted(TARGETS))
 def macos_stub(request, build_cache) -> tuple[str, Path]:
-    return request.param, stubmod.build_stub(request.param, cache_dir=build_cache)
+    return request.param, stubmod.stub_for(request.param, cache_dir=build_cache).path
 
 
 #: LIEF frees a slice together with its FatBinary: keep every parsed file alive
@@ -73,7 +73,7 @@ def test_stub_links_only_libsystem(macos_stub):
 
 def test_arm64_stub_is_signed_ad_hoc(build_cache):
     """arm64 macOS runs only signed code; Zig's linker signs ad hoc."""
-    binary = parse(stubmod.build_stub("macos-arm64", cache_dir=build_cache))
+    binary = parse(stubmod.stub_for("macos-arm64", cache_dir=build_cache).path)
     assert binary.has_code_signature
     sig = binary.code_signature
     assert sig.data_size > 0 and sig.data_offset + sig.data_size <= binary.original_size

@@ -88,6 +88,15 @@ def runtimes(tmp_path_factory, app_lock, cache_dir) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def arm64_sysroot(tmp_path_factory) -> Path:
+    """Debian 12's arm64 python3.11 packages unpacked into a system image (tests/foreign.py)."""
+    from foreign import arm64_sysroot as make
+
+    work = tmp_path_factory.mktemp("arm64")
+    return make(work / "sysroot", work / "debs")
+
+
+@pytest.fixture(scope="session")
 def room(tmp_path_factory) -> CleanRoom:
     require_root_tools()
     return CleanRoom.create(tmp_path_factory.mktemp("room") / "root")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from foreign import aarch64_cleanroom, arm64_sysroot, elf_machine
+from foreign import aarch64_cleanroom, elf_machine
 
 from bundler import payload
 
@@ -33,9 +33,8 @@ CHECK = (
 
 
 @pytest.fixture(scope="module")
-def sysroot(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("arm64")
-    return arm64_sysroot(work / "sysroot", work / "debs")
+def sysroot(arm64_sysroot) -> Path:
+    return arm64_sysroot
 
 
 @pytest.fixture(scope="module")

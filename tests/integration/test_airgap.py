@@ -23,7 +23,6 @@ from e2e import REPO
 
 AIRGAP = REPO / "examples" / "airgap"
 NAME = "airgap-python-1.0.0-linux-x86_64"
-ZSTD_SDIST = "zstandard-0.25.0.tar.gz"
 PIP_ENV = {"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null", "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 PLACE = "/opt/air gap ü"
@@ -51,16 +50,15 @@ def _pip(*args: str, cwd: Path) -> None:
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
-    """What the connected machine prepares: the locked wheels and the stub's zstd sources."""
+    """What the connected machine prepares: the locked wheels (the stub is prebuilt, nothing else is needed)."""
     work = tmp_path_factory.mktemp("connected")
     proc = subprocess.run([sys.executable, str(AIRGAP / "pylock2req.py"), str(AIRGAP / "pylock.toml")],
                           capture_output=True, text=True, check=True)
     (work / "wheelhouse.txt").write_text(proc.stdout)
     _pip("download", "-q", "--no-deps", "--require-hashes", "--only-binary", ":all:",
          "-r", "wheelhouse.txt", "-d", "wheelhouse", cwd=work)
-    _pip("download", "-q", "--no-deps", "--no-binary", ":all:", "zstandard==0.25.0", "-d", "wheelhouse", cwd=work)
     house = work / "wheelhouse"
-    assert {p.name for p in house.iterdir()} == _locked_wheels() | {ZSTD_SDIST}
+    assert {p.name for p in house.iterdir()} == _locked_wheels()
     return house
 
 
@@ -124,17 +122,6 @@ def test_without_wheelhouse_the_missing_file_is_named(tmp_path):
     line = _one_line_error(proc)
     assert "idna-3.10-py3-none-any.whl" in line and "--find-links" in line
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-
-
-def test_without_zstd_sources_the_sdist_is_named(tmp_path, wheelhouse):
-    house = tmp_path / "wheels only"
-    shutil.copytree(wheelhouse, house, ignore=shutil.ignore_patterns("*.tar.gz"))
-    (tmp_path / "cache").mkdir()
-    proc = _offline("-q", "--find-links", str(house), "--format", "onefile", cache=tmp_path / "cache",
-                    out=tmp_path / "out")
-    assert proc.returncode == 11
-    line = _one_line_error(proc)
-    assert ZSTD_SDIST in line and "--find-links" in line
 
 
 def _expect_check_output(proc: subprocess.CompletedProcess, prefix: str) -> None:

@@ -46,3 +46,42 @@ def test_app_only_change_recompresses_only_the_app(tmp_path, cache_dir):
     out = subprocess.run([str(project / "dist" / ART), "--name", "x"], capture_output=True, text=True,
                          env={"BUNDLER_CACHE_DIR": str(tmp_path / "run-cache"), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0 and "Howdy, x!" in out.stdout, out.stderr
+
+
+def _lock(path, *wheels) -> None:
+    from wheelfactory import sha256_of
+
+    lines = ['lock-version = "1.0"', 'created-by = "tests"']
+    for w in wheels:
+        name, version = w.name.split("-")[:2]
+        lines += ["", "[[packages]]", f'name = "{name}"', f'version = "{version}"',
+                  f'wheels = [{{name = "{w.name}", path = "{w}", hashes = {{sha256 = "{sha256_of(w)}"}}}}]']
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_second_app_on_the_same_base_reuses_the_interpreter_and_its_frames(tmp_path):
+    """The staged interpreter is cached per base, not per base + dependencies; runtime frames are shared."""
+    import json
+
+    from wheelfactory import make_wheel
+
+    cache = tmp_path / "cache"
+    common = make_wheel(tmp_path / "w", "common", "1.0")
+    summaries = []
+    for app in ("alpha", "beta"):
+        wheel = make_wheel(tmp_path / "w", app, "1.0", files={f"{app}/__init__.py": "def main():\n    print('hi')\n"},
+                           entry_points={"console_scripts": {app: f"{app}:main"}})
+        deps = [common] if app == "alpha" else [common, make_wheel(tmp_path / "w", "extra", "2.0")]
+        lock = tmp_path / f"lock-{app}" / "pylock.toml"
+        lock.parent.mkdir()
+        _lock(lock, wheel, *deps)
+        proc = run_bundler("build", "--lock", str(lock), "--entry", app, "--json",
+                           "--output-dir", str(tmp_path / app), "--cache-dir", str(cache))
+        assert proc.returncode == 0, proc.stderr
+        summaries.append(json.loads(proc.stdout))
+    first, second = summaries
+    runtime_frames = next(l["frames"] for l in second["layers"] if l["name"] == "runtime")
+    assert first["frames"]["reused"] == 0
+    assert second["frames"]["reused"] >= runtime_frames > 0
+    # one interpreter entry and two interpreter + dependencies entries in the build cache
+    assert len([p for p in (cache / "runtimes").iterdir() if not p.name.startswith(".")]) == 3
