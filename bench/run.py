@@ -224,6 +224,7 @@ def setup(apps: list[App]) -> Path:
     wheels: list[Path] = []
     for app in apps:
         wheels += locked_wheels(app)
+    wheels = list({w.name: w for w in wheels}.values())  # apps share wheels (numpy): install each once
     for f in wheels:
         if not (wheelhouse / f.name).exists():
             shutil.copy2(f, wheelhouse / f.name)
