@@ -87,30 +87,6 @@ def _fetch(item: LockedItem, target: Target, options: FetchOptions, report: Prog
 # --- a pinned file of a project (not from the lock: e.g. the stub's zstd sources) ---------
 
 
-def fetch_pinned(project: str, filename: str, sha256: str, options: FetchOptions, report: Progress | None = None) -> Path:
-    """*filename* of *project*: from --find-links, the cache, or the index; verified against *sha256*."""
-    report = report or _silent
-    found = _in_find_links(filename, options.find_links)
-    if found is not None:
-        actual = sha256_file(found)
-        if actual != sha256:
-            raise _mismatch(filename, f"--find-links {found.parent}", actual, sha256)
-        return found
-    dest = _cache_path(options.cache_dir, sha256, filename)
-    if dest.is_file():
-        report("cached", filename)
-        return dest
-    if options.offline:
-        raise _offline_error(f"{filename} ({project})")
-    page_url, page = _index_page(canonicalize_name(project), options)
-    entry = next((f for f in page["files"] if isinstance(f, dict) and f.get("filename") == filename), None)
-    if entry is None or not entry.get("url"):
-        raise FetchError(f"{page_url} does not list {filename}; put the file in a --find-links directory")
-    report("download", filename)
-    _download(urljoin(page_url, entry["url"]), dest, sha256, options)
-    return dest
-
-
 # --- locked wheel files -------------------------------------------------------------------
 
 

@@ -162,14 +162,13 @@ def zig_version(zig: list[str]) -> str:
     return version
 
 
-def compile_stub(zig: list[str], sources: Path, kind: StubKind, out: Path, *,
-                 global_cache: Path | None = None) -> None:
+def compile_stub(zig: list[str], sources: Path, kind: StubKind, out: Path) -> None:
     """Compile *kind* from *sources* into *out* (atomically: nothing is left at *out* on failure).
 
     Zig writes into a private directory under the file's final name (the macOS
     linker's ad-hoc signature names the file), which is then renamed into
     place. Outside a Zig project its cache is the global one (``~/.cache/zig``,
-    ``ZIG_GLOBAL_CACHE_DIR``, or *global_cache*): a second build is a cache hit.
+    or ``ZIG_GLOBAL_CACHE_DIR``): a second build is a cache hit.
     """
     cflags, zig_flags = kind.flags()
     out = out.absolute()
@@ -183,8 +182,6 @@ def compile_stub(zig: list[str], sources: Path, kind: StubKind, out: Path, *,
             "-target", kind.zig_target, *zig_flags, "-I", str((sources / "zstd").resolve()),
             "--name", "bundler-stub", f"-femit-bin={emitted}",
         ]
-        if global_cache is not None:
-            cmd += ["--global-cache-dir", str(global_cache)]
         _run(cmd, f"building the stub for {kind.key} with zig", cwd=work)
         emitted.chmod(0o755)
         os.replace(emitted, out)
@@ -204,7 +201,7 @@ def record_entry(path: Path) -> dict:
     return {"file": path.name, "sha256": sha256_of(path), "size": path.stat().st_size}
 
 
-def build_all(sources: Path, out_dir: Path, *, jobs: int = 2, global_cache: Path | None = None,
+def build_all(sources: Path, out_dir: Path, *, jobs: int = 2,
               log: Callable[[str], None] = lambda line: None) -> dict:
     """Every stub of :data:`ALL_KINDS` into *out_dir*, then ``stubs.json`` describing them.
 
@@ -223,7 +220,7 @@ def build_all(sources: Path, out_dir: Path, *, jobs: int = 2, global_cache: Path
     try:
         def one(kind: StubKind) -> tuple[StubKind, float]:
             t0 = time.monotonic()
-            compile_stub(zig, sources, kind, staging / kind.filename, global_cache=global_cache)
+            compile_stub(zig, sources, kind, staging / kind.filename)
             return kind, time.monotonic() - t0
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
