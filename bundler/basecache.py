@@ -9,22 +9,21 @@ modified; delete ``<cache>/runtimes`` to reclaim the space.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
-import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from . import cachefs
 from .digest import sha256_file
 from .interpreter import BaseInterpreter
 from .relocate import RelocationReport
 from .stage import StagedRuntime
-
-COMPLETE = ".complete"
-
 
 @dataclass(frozen=True)
 class BaseRuntime:
@@ -58,7 +57,7 @@ def _tree_stamp(*dirs: Path) -> str:
 
 
 def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path], *, gui: bool = False,
-             lib_path: tuple[Path, ...] = ()) -> str:
+             lib_path: tuple[Path, ...] = (), keep_tests: bool = False) -> str:
     """Everything the base runtime is made of, as one SHA-256.
 
     The interpreter counts with its standard library, its extension modules and
@@ -72,6 +71,7 @@ def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path]
         _bundler_code_digest(),
         target,
         f"gui={gui}",
+        f"keep-tests={keep_tests}",
         repr(interp),
         f"{st.st_size}:{st.st_mtime_ns}",
         _tree_stamp(interp.stdlib, interp.dynload, *tk_dirs),
@@ -106,14 +106,18 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def entry_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "runtimes" / key[:32]
+
+
 def load(cache_dir: Path, key: str, root: Path) -> BaseRuntime | None:
     """Put the cached base runtime at *root* (which must not exist); None on a miss.
 
     Files are hard-linked where possible: every later step adds files or replaces
     them (rename), so the cache entry is never written through a link.
     """
-    entry = cache_dir / "runtimes" / key[:32]
-    if not (entry / COMPLETE).is_file():
+    entry = entry_path(cache_dir, key)
+    if not cachefs.is_complete(entry):
         return None
     try:
         meta = json.loads((entry / "meta.json").read_text())
@@ -124,22 +128,31 @@ def load(cache_dir: Path, key: str, root: Path) -> BaseRuntime | None:
         return None  # a damaged entry is a miss; the build makes a fresh one
 
 
-def save(cache_dir: Path, key: str, base: BaseRuntime) -> None:
-    """Store *base* (its tree as it is now) under *key*; a concurrent writer's copy is as good."""
-    parent = cache_dir / "runtimes"
-    entry = parent / key[:32]
-    if (entry / COMPLETE).is_file():
+@contextlib.contextmanager
+def claim(cache_dir: Path, key: str, root: Path,
+          on_wait: Callable[[], None] | None = None) -> Iterator[BaseRuntime | None]:
+    """The cached runtime put at *root*; or None, and the entry's lock held for the block, so that
+    the caller makes and saves it while a concurrent build needing the same entry waits for it."""
+    cached = load(cache_dir, key, root)
+    if cached is not None:
+        yield cached
         return
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key[:32]}.", dir=parent))
+    entry = entry_path(cache_dir, key)
+    with cachefs.locked(cache_dir, entry, "base runtime", on_wait=on_wait):
+        cached = load(cache_dir, key, root)  # made by another build while we waited
+        if cached is None:
+            cachefs.remove_leftovers(entry)
+        yield cached
+
+
+def save(cache_dir: Path, key: str, base: BaseRuntime) -> None:
+    """Store *base* (its tree as it is now) under *key*, published whole (cachefs); a concurrent writer's copy is as good."""
+    entry = entry_path(cache_dir, key)
+    if cachefs.is_complete(entry):
+        return
     try:
-        shutil.copytree(base.staged.root, tmp / "tree", symlinks=True)
-        (tmp / "meta.json").write_text(json.dumps(_meta(base), indent=1))
-        (tmp / COMPLETE).write_text(key + "\n")
-        if entry.exists():
-            shutil.rmtree(entry)  # an incomplete leftover
-        os.rename(tmp, entry)
+        with cachefs.new_dir(entry, key) as tmp:
+            shutil.copytree(base.staged.root, tmp / "tree", symlinks=True)
+            (tmp / "meta.json").write_text(json.dumps(_meta(base), indent=1))
     except OSError:
-        pass  # the cache is an optimisation: a full disk or a race must not fail the build
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        pass  # the cache is an optimisation: a full disk must not fail the build

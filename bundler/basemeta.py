@@ -26,16 +26,15 @@ import platform
 import re
 import shutil
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cachefs
 from .digest import sha256_file
 from .errors import BundlerError, InterpreterError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2", ".tar", ".zip")
-COMPLETE = ".complete"
 
 
 @dataclass(frozen=True)
@@ -140,21 +139,17 @@ def _extract(archive: Path, dest: Path) -> None:
 def unpack(archive: Path, cache_dir: Path) -> Path:
     """Unpack *archive* once into ``<cache>/bases/<sha256[:16]>/tree`` (atomically) and return it."""
     entry = cache_dir / "bases" / sha256_file(archive)[:16]
-    if (entry / COMPLETE).is_file():
+    if cachefs.is_complete(entry):
         return entry / "tree"
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-    try:
-        try:
-            _extract(archive, tmp / "tree")
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise InterpreterError(f"--python {archive}: cannot unpack it ({exc}); download the archive again") from exc
-        (tmp / COMPLETE).write_text(str(archive) + "\n")
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.rename(tmp, entry)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with cachefs.locked(cache_dir, entry, f"unpacked {archive.name}"):
+        if cachefs.is_complete(entry):  # another build unpacked it while we waited
+            return entry / "tree"
+        cachefs.remove_leftovers(entry)
+        with cachefs.new_dir(entry, str(archive)) as tmp:
+            try:
+                _extract(archive, tmp / "tree")
+            except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+                raise InterpreterError(f"--python {archive}: cannot unpack it ({exc}); download the archive again") from exc
     return entry / "tree"
 
 

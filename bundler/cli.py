@@ -11,6 +11,7 @@ import click
 from . import __version__
 from .config import FORMATS, resolve
 from .errors import BundlerError
+from .report import human_size
 
 _VERBOSE = {"level": 1}
 
@@ -45,6 +46,9 @@ def cli() -> None:
               help="Directory searched for libraries that binaries need, after the target loader's own search. Repeatable.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
 @click.option("--gui", is_flag=True, default=None, help="A GUI app: keep tkinter with Tcl/Tk (pruned otherwise).")
+@click.option("--keep-tests", is_flag=True, default=None,
+              help="Ship the dependencies' tests/ and test/ directories (left out by default unless the "
+                   "package's own code imports them).")
 @click.option("--rebuild-stub", is_flag=True, default=None,
               help="Compile the single file's stub from bundler's stubs/ sources with Zig (a checkout or the "
                    "sdist, and the [stubs] extra) instead of using the prebuilt one.")
@@ -148,9 +152,9 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
         + f" (CPython {s['python']}, {len(s['wheels'])} wheels{floor})"
     ]
     for out in s["outputs"]:
-        lines.append(f"  {out['format']:<9} {out['path']}  {_size(out['size'])}")
+        lines.append(f"  {out['format']:<9} {out['path']}  {human_size(out['size'])}")
     if "layers" in s:
-        layers = ", ".join(f"{l['name']} {_size(l['compressed'])}" for l in s["layers"])
+        layers = ", ".join(f"{l['name']} {human_size(l['compressed'])}" for l in s["layers"])
         lines.append(f"  {'layers':<9} {layers}")
     vendored = s["vendored"]
     if vendored:
@@ -158,14 +162,6 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
         lines.append(f"  {'vendored':<9} {len(vendored)} libraries: {', '.join(shown)}")
     lines.append(f"  {'time':<9} " + ", ".join(f"{k} {v:.1f} s" for k, v in s["timings"].items()))
     return "\n".join(lines)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
 
 
 @cli.command()
@@ -197,16 +193,16 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
         *([f"  macOS     >= {manifest['macos_minimum']}"] if manifest.get("macos_minimum") else []),
         f"  entries   {names}",
         *_stub_lines(manifest.get("stub")),
-        f"  size      {_size(size)}: stub {_size(trailer.payload_offset)}, payload {_size(trailer.payload_length)}, "
-        f"manifest {_size(trailer.manifest_length)}",
-        f"  unpacked  {manifest['file_count']} files, {_size(manifest['uncompressed_size'])}",
+        f"  size      {human_size(size)}: stub {human_size(trailer.payload_offset)}, payload {human_size(trailer.payload_length)}, "
+        f"manifest {human_size(trailer.manifest_length)}",
+        f"  unpacked  {manifest['file_count']} files, {human_size(manifest['uncompressed_size'])}",
         f"  payload   sha256 {manifest['payload']['sha256']}",
         "  layers",
     ]
     for layer in manifest["layers"]:
         packed = sum(f["length"] for f in layer["frames"])
         lines.append(
-            f"    {layer['name']:<13} {_size(packed):>9} -> {_size(layer['uncompressed_size']):>9}  "
+            f"    {layer['name']:<13} {human_size(packed):>9} -> {human_size(layer['uncompressed_size']):>9}  "
             f"{len(layer['frames'])} frames  {layer['files']} files"
         )
     if verify:

@@ -43,6 +43,8 @@ KEYS: dict[str, tuple[type, str]] = {
                        "(after the loader's own search; like delvewheel's --add-path)"),
     "offline": (bool, "never use the network; missing files are an error"),
     "gui": (bool, "a GUI app: keeps tkinter with Tcl/Tk, pruned otherwise (default: false)"),
+    "keep-tests": (bool, "ship the dependencies' own tests/ and test/ directories (default: false: left out "
+                         "unless the package's own code imports them)"),
     "rebuild-stub": (bool, "compile the single file's stub from bundler's stubs/ sources with Zig instead of using "
                            "the prebuilt one (needs a checkout or the sdist and the [stubs] extra; default: false)"),
     "index-url": (str, "package index for hashed requirements (default: https://pypi.org/simple)"),
@@ -75,6 +77,8 @@ class BundleSpec:
     pythons: tuple[tuple[str, str], ...] = ()
     #: compile the stub from source instead of using the packaged one
     rebuild_stub: bool = False
+    #: ship the dependencies' test directories (testdirs)
+    keep_tests: bool = False
 
 
 def parse_entry(text: str) -> tuple[str, str | None]:
@@ -228,6 +232,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     offline_value, _ = pick("offline")
     gui_value, _ = pick("gui")
     rebuild_value, _ = pick("rebuild-stub")
+    keep_tests_value, _ = pick("keep-tests")
     index_value, _ = pick("index-url")
     return BundleSpec(
         project_dir=project_dir.resolve() if project_dir else None,
@@ -248,4 +253,5 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         targets=targets,
         pythons=tuple(sorted(pythons.items())),
         rebuild_stub=bool(rebuild_value),
+        keep_tests=bool(keep_tests_value),
     )

@@ -72,3 +72,9 @@ class StubError(BundlerError):
     """The native stub for a target cannot be built (Zig toolchain, zstd sources)."""
 
     exit_code = 11
+
+
+class CacheError(BundlerError):
+    """The build cache cannot be used: a lock held too long, or a directory that cannot be written."""
+
+    exit_code = 12

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +22,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from . import cachefs
 from .digest import sha256_file
 from .errors import BuildError, FetchError
 from .lock import DirectoryRef, HashedRequirement, LockedItem, WheelRef
@@ -112,13 +111,12 @@ def _fetch_wheel(ref: WheelRef, options: FetchOptions, report: Progress) -> Fetc
             "re-lock with hashes or put the file in a --find-links directory"
         )
     dest = _cache_path(options.cache_dir, ref.sha256, ref.filename)
-    if dest.is_file():
+    if _cached(dest, ref.sha256):
         report("cached", ref.filename)
         return _fetched(dest)
     if options.offline:
         raise _offline_error(label)
-    report("download", ref.url)
-    _download(ref.url, dest, ref.sha256, options)
+    _download(ref.url, dest, ref.sha256, options, report)
     return _fetched(dest)
 
 
@@ -171,24 +169,36 @@ def _cache_path(cache_dir: Path, sha256: str, filename: str) -> Path:
     return cache_dir / "sha256" / sha256[:2] / sha256 / filename
 
 
-def _download(url: str, dest: Path, expected: str, options: FetchOptions) -> None:
-    """Stream *url* into the cache at *dest*, verifying the sha256; nothing is left behind on failure."""
-    tmp_dir = options.cache_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix=f"{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
+def _cached(path: Path, sha256: str) -> bool:
+    """Whether the cache holds *path* whole: its sha256 is checked on every use, and a damaged
+    copy (a truncated write, a full disk, a bad sector) is removed so that it is fetched again."""
+    if not path.is_file():
+        return False
+    if sha256_file(path) == sha256:
+        return True
+    path.unlink(missing_ok=True)
+    return False
+
+
+def _download(url: str, dest: Path, expected: str, options: FetchOptions, report: Progress) -> None:
+    """Stream *url* into the cache at *dest*, verifying the sha256; nothing is left behind on failure.
+
+    One build downloads a file at a time (the entry's lock): a second build that
+    needs it waits, then uses the verified copy.
+    """
+    with cachefs.locked(options.cache_dir, dest, f"download of {dest.name}"):
+        if _cached(dest, expected):  # another build downloaded it while we waited
+            report("cached", dest.name)
+            return
+        cachefs.remove_leftovers(dest)
+        report("download", url)
+        with cachefs.new_file(dest) as out:
+            digest = hashlib.sha256()
             for chunk in _http_chunks(url, options):
                 digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != expected:
-            raise _mismatch(dest.name, url, digest.hexdigest(), expected)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+            if digest.hexdigest() != expected:
+                raise _mismatch(dest.name, url, digest.hexdigest(), expected)
 
 
 # --- the network (only reached when not offline) ------------------------------------------
@@ -248,11 +258,10 @@ def _fetch_requirement(
         return _fetched(cached)
     filename, url, sha256 = _choose_from_index(req, target, options)
     dest = _cache_path(options.cache_dir, sha256, filename)
-    if dest.is_file():
+    if _cached(dest, sha256):
         report("cached", filename)
     else:
-        report("download", url)
-        _download(url, dest, sha256, options)
+        _download(url, dest, sha256, options, report)
     return _fetched(dest)
 
 
@@ -291,7 +300,7 @@ def _best_in_cache(req: HashedRequirement, target: Target, cache_dir: Path) -> P
     for sha256 in req.sha256s:
         for path in (cache_dir / "sha256" / sha256[:2] / sha256).glob("*.whl"):
             rank = _wheel_rank(path.name, req, target)
-            if rank is not None:
+            if rank is not None and _cached(path, sha256):
                 candidates.append((rank, path.name, path))
     return min(candidates)[2] if candidates else None
 
@@ -362,16 +371,21 @@ def _fetch_directory(ref: DirectoryRef, options: FetchOptions, report: Progress)
             f"{ref.path}: the locked project {ref.name} is not there (no pyproject.toml or setup.py); fix the path or re-lock"
         )
     key = hashlib.sha256(str(ref.path).encode()).hexdigest()[:16]
-    out_dir = options.cache_dir / "built" / f"{ref.name}-{key}" / source_digest(ref.path)[:24]
-    previous = sorted(out_dir.glob("*.whl")) if out_dir.is_dir() else []
-    if len(previous) == 1:  # the sources have not changed since that build
-        report("cached", previous[0].name)
-        wheel = previous[0]
+    entry = options.cache_dir / "built" / f"{ref.name}-{key}" / source_digest(ref.path)[:24]
+    wheel = _built_wheel(entry)
+    if wheel is not None:  # the sources have not changed since that build
+        report("cached", wheel.name)
     else:
-        report("build", str(ref.path))
-        for old in previous:
-            old.unlink()
-        wheel = build_wheel(ref.path, out_dir, options)
+        with cachefs.locked(options.cache_dir, entry, f"wheel of {ref.path}"):
+            wheel = _built_wheel(entry)  # another build may have made it while we waited
+            if wheel is None:
+                report("build", str(ref.path))
+                cachefs.remove_leftovers(entry)
+                with cachefs.new_dir(entry, str(ref.path)) as tmp:
+                    build_wheel(ref.path, tmp, options)
+                wheel = _built_wheel(entry)
+                if wheel is None:
+                    raise BuildError(f"{ref.path}: the build left no single wheel in {entry}; build again")
     fetched = _fetched(wheel)
     if fetched.name != ref.name:
         raise BuildError(
@@ -379,3 +393,11 @@ def _fetch_directory(ref: DirectoryRef, options: FetchOptions, report: Progress)
             "fix the project name or re-lock"
         )
     return fetched
+
+
+def _built_wheel(entry: Path) -> Path | None:
+    """The wheel of a complete ``built/`` entry (one wheel, published whole), else None."""
+    if not cachefs.is_complete(entry):
+        return None
+    wheels = sorted(entry.glob("*.whl"))
+    return wheels[0] if len(wheels) == 1 else None

@@ -5,19 +5,21 @@ from __future__ import annotations
 import configparser
 import io
 import os
-from collections.abc import Callable, Iterable
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.records import RecordEntry
-from installer.sources import WheelFile
+from installer.sources import WheelContentElement, WheelFile
 from installer.utils import Scheme
 
 from . import launcher
 from .errors import ConfigError, FetchError
 from .stage import StagedRuntime
+from .testdirs import SuitePlan, SuitesLeftOut, plan_wheel
 
 
 @dataclass
@@ -38,11 +40,25 @@ class _LauncherDestination(SchemeDictionaryDestination):
         return entry
 
 
-def install_wheels(staged: StagedRuntime, wheels: Iterable[Path],
-                   progress: Callable[[int, int], None] = lambda done, total: None) -> None:
+class _WheelWithoutTests(WheelFile):
+    """A wheel source that skips the test directories of *plan* (RECORD then lists only what was written)."""
+
+    def __init__(self, f: zipfile.ZipFile, plan: SuitePlan) -> None:
+        super().__init__(f)
+        self.plan = plan
+
+    def get_contents(self) -> Iterator[WheelContentElement]:
+        for element in super().get_contents():
+            if not self.plan.leaves_out(element[0][0]):
+                yield element
+
+
+def install_wheels(staged: StagedRuntime, wheels: Iterable[Path], *, keep_tests: bool = True,
+                   progress: Callable[[int, int], None] = lambda done, total: None) -> SuitesLeftOut:
     """Install each wheel into the runtime's site-packages (no bytecode yet; finalize does it).
 
-    *progress(done, total)* counts wheels.
+    Without *keep_tests*, a wheel's test directories are left out unless its own
+    code imports them (``testdirs``). *progress(done, total)* counts wheels.
     """
     wheels = list(wheels)
     root = staged.root
@@ -61,15 +77,21 @@ def install_wheels(staged: StagedRuntime, wheels: Iterable[Path],
         script_kind="posix",
         python_name=Path(staged.python).name,
     )
+    plans: list[SuitePlan] = []
     for n, wheel in enumerate(wheels, 1):
         try:
-            with WheelFile.open(wheel) as source:
+            with zipfile.ZipFile(wheel) as zf:
+                plan = None if keep_tests else plan_wheel(zf)
+                source = WheelFile(zf) if plan is None else _WheelWithoutTests(zf, plan)
                 install(source, dest, additional_metadata={"INSTALLER": b"bundler\n"})
+            if plan is not None:
+                plans.append(plan)
             progress(n, len(wheels))
         except FileExistsError as exc:
             raise FetchError(f"{wheel.name}: installing it would overwrite {exc.args[0].split(': ', 1)[-1]}; two locked packages ship the same file") from exc
         except Exception as exc:  # installer raises plain exceptions for malformed wheels
             raise FetchError(f"{wheel.name}: not a valid wheel ({exc}); re-download it or rebuild it") from exc
+    return SuitesLeftOut.total(plans)
 
 
 @dataclass(frozen=True)

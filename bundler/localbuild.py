@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from build import BuildBackendException, BuildException, FailedProcessError, ProjectBuilder
 
+from . import cachefs
 from .errors import BuildError
 
 if TYPE_CHECKING:
@@ -46,6 +45,8 @@ class CachedEnv:
 
     Creating a virtualenv and installing the backend costs seconds; a rebuild
     after an edit should not pay it again. Implements ``build.env.IsolatedEnv``.
+    A published env is never changed again: builds that share the cache may be
+    using it (a project whose backend asks for more gets an env of its own).
     """
 
     def __init__(self, path: Path) -> None:
@@ -58,40 +59,40 @@ class CachedEnv:
     def make_extra_environ(self) -> dict[str, str]:
         return {"PATH": f"{self.path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
 
+    def installed(self) -> set[str]:
+        record = self.path / ".installed"
+        return set(record.read_text().splitlines()) if record.is_file() else set()
+
     def install(self, requirements, runner: Runner) -> None:
-        """Install what this env has not been given yet (remembered in ``.installed``).
+        """Install *requirements* (only while the env is being made; remembered in ``.installed``).
 
         The env has no pip of its own (a venv's bundled setuptools would shadow the
         requested one); bundler's own pip installs into it with ``--python``.
         """
-        record = self.path / ".installed"
-        done = set(record.read_text().splitlines()) if record.is_file() else set()
-        reqs = sorted(set(requirements) - done)
+        reqs = sorted(set(requirements) - self.installed())
         if reqs:
             runner([sys.executable, "-m", "pip", "--python", self.python_executable, "install",
                     "--disable-pip-version-check", "-q", *reqs], None, None)
-            record.write_text("".join(f"{r}\n" for r in sorted(done | set(reqs))))
+            (self.path / ".installed").write_text("".join(f"{r}\n" for r in sorted(self.installed() | set(reqs))))
 
 
 def _cached_env(cache_dir: Path, requires, settings: Mapping[str, str], runner: Runner) -> CachedEnv:
+    """The published env with exactly *requires*: made once (under its lock) and shared from then on."""
     key = hashlib.sha256(
-        json.dumps([sys.version, sorted(requires), sorted(settings.items())]).encode()
+        json.dumps([sys.version, sorted(set(requires)), sorted(settings.items())]).encode()
     ).hexdigest()[:24]
     final = cache_dir / "build-envs" / key
-    if (final / ".complete").is_file():
+    if cachefs.is_complete(final):
         return CachedEnv(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
-    try:
-        runner([sys.executable, "-m", "venv", "--without-pip", str(tmp)], None, None)
-        env = CachedEnv(tmp)
-        env.install(requires, runner)
-        (tmp / ".complete").write_text(key + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with cachefs.locked(cache_dir, final, "PEP 517 build environment"):
+        if cachefs.is_complete(final):  # another build made it while we waited
+            return CachedEnv(final)
+        cachefs.remove_leftovers(final)
+        with cachefs.new_dir(final, key) as tmp:
+            runner([sys.executable, "-m", "venv", "--without-pip", str(tmp)], None, None)
+            CachedEnv(tmp).install(requires, runner)
+        # a venv records its own path in pyvenv.cfg and its scripts; the renamed env runs
+        # by bin/python, which finds its prefix from its own location, so the rename is harmless
     return CachedEnv(final)
 
 
@@ -102,10 +103,13 @@ def build_wheel(project: Path, out_dir: Path, options: FetchOptions) -> Path:
     settings = _pip_settings(options)
     try:
         with _pip_environ(settings):
-            requires = ProjectBuilder(project, runner=runner).build_system_requires
+            requires = set(ProjectBuilder(project, runner=runner).build_system_requires)
             env = _cached_env(options.cache_dir, requires, settings, runner)
             builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
-            env.install(builder.get_requires_for_build("wheel"), runner)  # the backend's dynamic requirements
+            dynamic = set(builder.get_requires_for_build("wheel"))  # what the backend asks for besides
+            if dynamic - env.installed():
+                env = _cached_env(options.cache_dir, requires | dynamic, settings, runner)
+                builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
             built = Path(builder.build("wheel", out_dir))
     except subprocess.CalledProcessError as exc:  # pip failed to install build requirements
         log += [_text(exc.stdout), _text(exc.stderr)]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import zstandard
 
+from . import cachefs
 from .errors import PayloadError
 
 FORMAT_VERSION = 1
@@ -144,7 +145,14 @@ def frames_of(entries: Iterable[Entry], frame_size: int = FRAME_SIZE) -> Iterato
 
 
 class FrameCache:
-    """Compressed frames keyed by the uncompressed content and the level."""
+    """Compressed frames keyed by the uncompressed content and the level.
+
+    A cached frame file is ``FRAME_MAGIC``, the SHA-256 of the compressed
+    bytes, then those bytes; the digest is checked on every use, so a
+    truncated or damaged file (a build killed while writing, a full disk) is
+    removed and the frame compressed again. Files are published whole
+    (cachefs); two builds compressing the same frame write the same bytes.
+    """
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
@@ -153,22 +161,35 @@ class FrameCache:
         if self.directory is None:
             return None
         key = hashlib.sha256(data).hexdigest()
-        return self.directory / key[:2] / f"{key}-l{level}-z{zstandard.ZSTD_VERSION[0]}.{zstandard.ZSTD_VERSION[1]}.zst"
+        return self.directory / key[:2] / f"{key}-l{level}-z{zstandard.ZSTD_VERSION[0]}.{zstandard.ZSTD_VERSION[1]}.frame"
 
     def get(self, data: bytes, level: int) -> bytes | None:
         path = self._path(data, level)
-        if path is not None and path.is_file():
-            return path.read_bytes()
+        if path is None or not path.is_file():
+            return None
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            return None
+        head = len(FRAME_MAGIC) + 32
+        body = blob[head:]
+        if blob[: len(FRAME_MAGIC)] == FRAME_MAGIC and blob[len(FRAME_MAGIC):head] == hashlib.sha256(body).digest():
+            return body
+        path.unlink(missing_ok=True)
         return None
 
     def put(self, data: bytes, level: int, compressed: bytes) -> None:
         path = self._path(data, level)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(compressed)
-        os.replace(tmp, path)
+        try:
+            cachefs.write_file(path, FRAME_MAGIC + hashlib.sha256(compressed).digest() + compressed)
+        except OSError:
+            pass  # the cache is an optimisation: a full disk must not fail the build
+
+
+#: the first bytes of a cached frame file (FrameCache)
+FRAME_MAGIC = b"bundler-frame-1\n"
 
 
 #: bytes fed to zstd at a time, so that progress moves within a frame

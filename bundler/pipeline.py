@@ -6,6 +6,7 @@ import dataclasses
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,11 @@ from .layers import build_layer_map
 from .lock import DirectoryRef, read_lock
 from .onefile import OnefileResult, write_onefile
 from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir
-from .report import Reporter
+from .report import Reporter, human_size
 from .stage import StagedRuntime, stage
 from .stub import Stub, stub_for
 from .target import Target, target_for
+from .testdirs import SuitesLeftOut
 
 
 @dataclass(frozen=True)
@@ -118,21 +120,25 @@ def interpreter_runtime(interp: BaseInterpreter, target: Target, root: Path, spe
                         report: Reporter) -> basecache.BaseRuntime:
     """The base interpreter alone, staged, relocated and compiled: cached per base, so every app on it reuses it."""
     key = basecache.base_key(interp, target.name, [], gui=spec.gui, lib_path=spec.lib_path)
-    cached = basecache.load(spec.cache_dir, key, root)
-    if cached is not None:
-        report.stage("stage", f"CPython {interp.short_version} from the build cache")
-        return cached
-    kit = kit_for(target, interp, root, "")
-    staged = stage(interp, root, is_binary=kit.fmt.is_binary, tk=spec.gui, prepare=kit.prepare)
-    report.stage("stage", f"copied CPython {interp.short_version}")
-    rel = relocate_runtime(staged, target, interp, report, lib_path=spec.lib_path)
-    report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored")
-    compiled = fin.finalize(staged, interp, progress=lambda d, t: report.progress("compile", d, t))
-    report.stage("finalize", ("" if interp.system == "Windows" else "sysconfig, certificates, terminfo, ") + (
-        "bytecode" if compiled else f"no bytecode (no CPython {interp.short_version} here to compile it)"))
-    base = basecache.BaseRuntime(staged, rel)
-    basecache.save(spec.cache_dir, key, base)
-    return base
+    with basecache.claim(spec.cache_dir, key, root, on_wait=_waiting(report, "the interpreter")) as cached:
+        if cached is not None:
+            report.stage("stage", f"CPython {interp.short_version} from the build cache")
+            return cached
+        kit = kit_for(target, interp, root, "")
+        staged = stage(interp, root, is_binary=kit.fmt.is_binary, tk=spec.gui, prepare=kit.prepare)
+        report.stage("stage", f"copied CPython {interp.short_version}")
+        rel = relocate_runtime(staged, target, interp, report, lib_path=spec.lib_path)
+        report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored")
+        compiled = fin.finalize(staged, interp, progress=lambda d, t: report.progress("compile", d, t))
+        report.stage("finalize", ("" if interp.system == "Windows" else "sysconfig, certificates, terminfo, ") + (
+            "bytecode" if compiled else f"no bytecode (no CPython {interp.short_version} here to compile it)"))
+        base = basecache.BaseRuntime(staged, rel)
+        basecache.save(spec.cache_dir, key, base)
+        return base
+
+
+def _waiting(report: Reporter, what: str) -> Callable[[], None]:
+    return lambda: report.stage("wait", f"another build is making {what} in the build cache; waiting for it")
 
 
 def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root: Path, spec: BundleSpec,
@@ -144,26 +150,31 @@ def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root
     """
     if not deps:
         return interpreter_runtime(interp, target, root, spec, report)
-    key = basecache.base_key(interp, target.name, deps, gui=spec.gui, lib_path=spec.lib_path)
-    cached = basecache.load(spec.cache_dir, key, root)
-    if cached is not None:
-        report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
-        return cached
-    base = interpreter_runtime(interp, target, root, spec, report)
-    rel = _add_wheels(base.staged, target, interp, deps, spec, report, "dependencies")
-    report.stage("install", f"{len(deps)} dependencies: {rel.binaries} binaries verified, "
-                            f"{len(rel.vendored)} libraries vendored")
-    full = basecache.BaseRuntime(base.staged, relocate.merge_reports(base.relocation, rel))
-    basecache.save(spec.cache_dir, key, full)
-    return full
+    key = basecache.base_key(interp, target.name, deps, gui=spec.gui, lib_path=spec.lib_path,
+                             keep_tests=spec.keep_tests)
+    with basecache.claim(spec.cache_dir, key, root, on_wait=_waiting(report, "these dependencies")) as cached:
+        if cached is not None:
+            report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
+            return cached
+        base = interpreter_runtime(interp, target, root, spec, report)
+        rel, left_out = _add_wheels(base.staged, target, interp, deps, spec, report, "dependencies",
+                                    keep_tests=spec.keep_tests)
+        report.stage("install", f"{len(deps)} dependencies: {rel.binaries} binaries verified, "
+                                f"{len(rel.vendored)} libraries vendored" + _tests_note(left_out))
+        if left_out.kept:
+            report.detail("install", f"tests kept (the package's own code imports them): {', '.join(left_out.kept)}")
+        full = basecache.BaseRuntime(base.staged, relocate.merge_reports(base.relocation, rel))
+        basecache.save(spec.cache_dir, key, full)
+        return full
 
 
 def _add_wheels(staged: StagedRuntime, target: Target, interp: BaseInterpreter, wheels: list[Path],
                 spec: BundleSpec, report: Reporter, what: str,
-                entries: tuple[tuple[str, str | None], ...] = ()) -> relocate.RelocationReport:
+                entries: tuple[tuple[str, str | None], ...] = (), keep_tests: bool = True,
+                ) -> tuple[relocate.RelocationReport, SuitesLeftOut]:
     """Install *wheels* (and *entries*' launchers) on a finished runtime; relocate and compile only what they add."""
     before = _files(staged.root)
-    install_wheels(staged, wheels, progress=lambda d, t: report.progress(what, d, t))
+    left_out = install_wheels(staged, wheels, keep_tests=keep_tests, progress=lambda d, t: report.progress(what, d, t))
     if entries:
         write_entries(staged, entries)
     new = _files(staged.root) - before
@@ -172,13 +183,20 @@ def _add_wheels(staged: StagedRuntime, target: Target, interp: BaseInterpreter, 
     if python is not None:
         fin.byte_compile(staged, sorted(staged.root / p for p in new if p.endswith(".py")), python=python,
                          progress=lambda d, t: report.progress("compile", d, t))
-    return rel
+    return rel, left_out
+
+
+def _tests_note(left_out: SuitesLeftOut) -> str:
+    if not left_out.dirs:
+        return ""
+    return (f", {left_out.dirs} test directories left out ({left_out.files} files, "
+            f"{human_size(left_out.size)}; keep-tests ships them)")
 
 
 def add_app(staged: StagedRuntime, target: Target, interp: BaseInterpreter, apps: list[Path], spec: BundleSpec,
             report: Reporter) -> relocate.RelocationReport:
     """The app's own wheels and entry launchers on top of the base runtime."""
-    rel = _add_wheels(staged, target, interp, apps, spec, report, "app", spec.entries)
+    rel, _ = _add_wheels(staged, target, interp, apps, spec, report, "app", spec.entries)
     report.stage("install", f"{len(apps)} app wheels, {len(spec.entries)} entry points")
     return rel
 

@@ -16,6 +16,15 @@ from typing import TextIO
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
 
+def human_size(n: float) -> str:
+    """``512 B``, ``3.0 kB``, ``76.4 MB``: decimal units, as the summary prints them."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
 class Reporter:
     """Silent base: the pipeline can always call these."""
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import stubbuild
+from . import cachefs, stubbuild
 from .digest import sha256_file
 from .errors import StubError
 
@@ -95,11 +95,15 @@ def build_stub(target: str, *, cache_dir: Path, gui: bool = False, progress: Pro
     if out.is_file():
         report("cached", str(out))
     else:
-        report("build", f"stub for {kind.key} from {sources}")
-        try:
-            stubbuild.compile_stub(zig, sources, kind, out)
-        except stubbuild.StubBuildError as exc:
-            raise StubError(str(exc)) from exc
+        with cachefs.locked(cache_dir, out, f"stub for {kind.key}"):  # compile_stub publishes the file by one rename
+            if out.is_file():
+                report("cached", str(out))
+            else:
+                report("build", f"stub for {kind.key} from {sources}")
+                try:
+                    stubbuild.compile_stub(zig, sources, kind, out)
+                except stubbuild.StubBuildError as exc:
+                    raise StubError(str(exc)) from exc
     return Stub(out, target, kind.variant, sha256_file(out), version, digest, prebuilt=False)
 
 

@@ -475,7 +475,7 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
-                         "rebuild-stub"}
+                         "rebuild-stub", "keep-tests"}
     assert all(desc for _typ, desc in KEYS.values())
 
 
@@ -496,3 +496,10 @@ def test_rebuild_stub_from_key_or_flag(tmp_path, cwd):
     d = project(tmp_path, 'entry = ["x"]\nrebuild-stub = true\n', name="p2")
     assert resolve(d, {}, cwd=cwd).rebuild_stub is True
     assert resolve(project(tmp_path, 'entry = ["x"]\n', name="p3"), {"rebuild-stub": True}, cwd=cwd).rebuild_stub is True
+
+
+def test_keep_tests_from_key_or_flag(tmp_path, cwd):
+    assert resolve(project(tmp_path, 'entry = ["x"]\n'), {}, cwd=cwd).keep_tests is False
+    d = project(tmp_path, 'entry = ["x"]\nkeep-tests = true\n', name="p2")
+    assert resolve(d, {}, cwd=cwd).keep_tests is True
+    assert resolve(project(tmp_path, 'entry = ["x"]\n', name="p3"), {"keep-tests": True}, cwd=cwd).keep_tests is True

@@ -103,7 +103,8 @@ def events() -> tuple[list[tuple[str, str]], Callable[[str, str], None]]:
 
 
 def files_under(path: Path) -> list[Path]:
-    return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
+    """Cache files, without the entries' lock files (cachefs.locked: empty, kept for the next build)."""
+    return [p for p in path.rglob("*") if p.is_file() and "locks" not in p.relative_to(path).parts] if path.exists() else []
 
 
 def ref(wheel: Path, *, url: str | None = None, path: Path | None = None, sha256: str | None = "") -> WheelRef:
@@ -171,6 +172,34 @@ def test_download_then_cache_hit(tmp_path: Path, host_target: Target, server: Se
     assert fetch_all([item], host_target, options(tmp_path), progress) == (FetchedWheel("alpha", "1.0", cached),)
     assert len(server.requests) == 1 and seen == [("cached", wheel.name)]
     assert files_under(tmp_path / "cache") == [cached]
+
+
+def test_truncated_cached_download_is_fetched_again(tmp_path: Path, host_target: Target, server: Server) -> None:
+    """A cached wheel cut short (a build killed mid-write by an older bundler, a full disk) is never used."""
+    wheel = make_wheel(tmp_path / "src", "alpha", "1.0", files={"alpha/__init__.py": "x = 1\n" * 5000})
+    item = ref(wheel, url=server.serve_file("/files/alpha-1.0-py3-none-any.whl", wheel))
+    digest = sha256_of(wheel)
+    cached = tmp_path / "cache" / "sha256" / digest[:2] / digest / wheel.name
+    fetch_all([item], host_target, options(tmp_path))
+    cached.write_bytes(wheel.read_bytes()[: wheel.stat().st_size // 2])
+
+    seen, progress = events()
+    assert fetch_all([item], host_target, options(tmp_path), progress) == (FetchedWheel("alpha", "1.0", cached),)
+    assert seen == [("download", item.url)] and len(server.requests) == 2
+    assert cached.read_bytes() == wheel.read_bytes()
+
+
+def test_truncated_cached_wheel_is_not_used_offline(tmp_path: Path, host_target: Target, server: Server) -> None:
+    wheel = make_wheel(tmp_path / "src", "alpha", "1.0")
+    digest = sha256_of(wheel)
+    server.serve_file("/files/alpha-1.0-py3-none-any.whl", wheel)
+    item = ref(wheel, url=server.url("/files/alpha-1.0-py3-none-any.whl"))
+    fetch_all([item], host_target, options(tmp_path))
+    cached = tmp_path / "cache" / "sha256" / digest[:2] / digest / wheel.name
+    cached.write_bytes(b"PK\x03\x04 cut")
+    with pytest.raises(FetchError, match="--offline forbids downloading it"):
+        fetch_all([item], host_target, options(tmp_path, offline=True))
+    assert not cached.exists()
 
 
 def test_download_hash_mismatch_leaves_nothing(tmp_path: Path, host_target: Target, server: Server) -> None:

@@ -123,6 +123,23 @@ def test_frame_cache_recompresses_only_what_changed(tmp_path):
     assert third.frames_compressed == 1  # the app layer's single frame
 
 
+def test_damaged_cached_frame_is_compressed_again(tmp_path):
+    """A frame file cut short, or with one byte changed, is removed and the frame compressed again."""
+    cache = pl.FrameCache(tmp_path / "cache")
+    tree = golden.make_tree(tmp_path / "t")
+    block, _ = _block(tree, cache=cache)
+    files = sorted((tmp_path / "cache").rglob("*.frame"), key=lambda p: -p.stat().st_size)
+    assert files and all(f.read_bytes().startswith(pl.FRAME_MAGIC) for f in files)
+    truncated, flipped = files[0], files[-1]
+    truncated.write_bytes(truncated.read_bytes()[:-7])
+    data = bytearray(flipped.read_bytes())
+    data[-1] ^= 0xFF
+    flipped.write_bytes(bytes(data))
+    again, result = _block(tree, cache=cache)
+    assert result.frames_compressed == 2 and again == block
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
 def _dist(site: Path, name: str, files: dict[str, str]) -> None:
     info = site / f"{name}-1.0.dist-info"
     info.mkdir(parents=True)

@@ -1,0 +1,178 @@
+"""Cache entries that concurrent builds share: made in private, published by one rename.
+
+Every entry of the build cache (``--cache-dir``) follows the same rules, so
+that builds sharing one cache (a CI matrix, several apps at once) never see
+each other's half-made work and a build killed at any moment (SIGKILL, a full
+disk) leaves nothing that a later build would use:
+
+* A directory entry is made in a private temporary directory beside it and
+  renamed into place with its completion marker already inside
+  (:func:`new_dir`). A reader only trusts an entry that has the marker; an
+  entry without one is a leftover of an older bundler and is moved aside.
+* A file entry is written to a private temporary file and renamed over the
+  final name (:func:`new_file`).
+* Where making an entry is expensive (a PEP 517 build environment, a base
+  runtime, a local project's wheel, a download), the builder holds the
+  entry's lock file in ``<cache>/locks/`` (:func:`locked`, ``flock``,
+  released by the kernel when the process dies),
+  so a second builder that needs the same entry waits for it and then uses it
+  instead of making it again. Elsewhere two builders may make the same entry;
+  the second rename loses harmlessly.
+* Temporary leftovers of a killed builder are removed by the next builder
+  that holds the entry's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import CacheError
+
+#: the marker a directory entry holds once it is complete (written before the rename)
+COMPLETE = ".complete"
+#: how long a builder waits for another one making the same entry (seconds); BUNDLER_LOCK_TIMEOUT overrides
+LOCK_TIMEOUT = 1800.0
+_POLL = 0.05
+
+
+def lock_timeout() -> float:
+    value = os.environ.get("BUNDLER_LOCK_TIMEOUT", "")
+    try:
+        return float(value) if value else LOCK_TIMEOUT
+    except ValueError:
+        return LOCK_TIMEOUT
+
+
+def is_complete(entry: Path) -> bool:
+    """Whether the directory entry *entry* was published whole (it holds its marker)."""
+    return (entry / COMPLETE).is_file()
+
+
+def lock_path(cache_dir: Path, entry: Path) -> Path:
+    """``<cache>/locks/<entry's path in the cache, / as ~>.lock``: one place, entries stay clean."""
+    try:
+        rel = entry.relative_to(cache_dir).as_posix()
+    except ValueError:
+        rel = hashlib.sha256(str(entry).encode()).hexdigest()
+    return cache_dir / "locks" / (rel.replace("/", "~") + ".lock")
+
+
+@contextlib.contextmanager
+def locked(cache_dir: Path, entry: Path, what: str, timeout: float | None = None,
+           on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the lock of cache entry *entry* (:func:`lock_path`) for the block.
+
+    Waits while another builder holds it, up to *timeout* seconds (default
+    :func:`lock_timeout`), then fails with a :class:`CacheError` naming *what*.
+    *on_wait* is called once if it has to wait. The kernel drops the lock when
+    its holder dies, so a killed build never blocks the next one. Holding it, the caller may remove temporary leftovers
+    of *entry* (:func:`remove_leftovers`).
+    """
+    path = lock_path(cache_dir, entry)
+    limit = lock_timeout() if timeout is None else timeout
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot create the lock of the cached {what} ({exc.strerror}); "
+                         "check the permissions of the cache directory or use another --cache-dir") from exc
+    try:
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                    on_wait = None
+                if time.monotonic() >= deadline:
+                    raise CacheError(
+                        f"{entry}: another build has been making this {what} for over {limit:.0f} s; "
+                        "let it finish, or stop it and build again (BUNDLER_LOCK_TIMEOUT sets the wait)"
+                    ) from None
+                time.sleep(_POLL)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(entry: Path) -> None:
+    """Remove temporary directories and files of *entry* that killed builders left (call holding its lock)."""
+    parent = entry.parent
+    if not parent.is_dir():
+        return
+    for path in parent.glob(f".{entry.name}.*.tmp"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _publish_dir(tmp: Path, entry: Path) -> bool:
+    """Rename the finished *tmp* to *entry*; False when another builder published it first."""
+    try:
+        os.rename(tmp, entry)
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+    if is_complete(entry):
+        return False  # another builder's entry is as good as ours; readers may be using it
+    aside = entry.with_name(f".{entry.name}.{uuid.uuid4().hex[:8]}.tmp")  # a leftover without a marker
+    os.rename(entry, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+    os.rename(tmp, entry)
+    return True
+
+
+@contextlib.contextmanager
+def new_dir(entry: Path, marker: str = "") -> Iterator[Path]:
+    """A private directory that becomes *entry* when the block finishes without an exception.
+
+    The completion marker (holding *marker*) is written last, inside the private
+    directory, and the whole directory is renamed into place, so a reader sees
+    either no entry or a complete one. If *entry* appeared meanwhile (another
+    builder), ours is discarded. On an exception nothing is published.
+    """
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".tmp", dir=entry.parent))
+    try:
+        yield tmp
+        (tmp / COMPLETE).write_text(marker + "\n")
+        _publish_dir(tmp, entry)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def new_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A private temporary file that replaces *path* (mode *mode*) when the block finishes; removed otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write *data* to *path* atomically (see :func:`new_file`)."""
+    with new_file(path, mode) as out:
+        out.write(data)
