@@ -9,9 +9,9 @@ while a build is timed: bundler builds with `--find-links WHEELHOUSE --offline`.
 
 Measured (median, min-max over the runs):
   size            the single file (PyInstaller --onedir: the whole directory)
-  cold build      empty caches: a fresh --cache-dir for bundler (so the native
-                  stub is compiled too); --clean and a fresh workpath and config
-                  dir for PyInstaller
+  cold build      empty caches: a fresh --cache-dir and HOME for bundler (the
+                  stub is the prebuilt one from its wheel, as for a user);
+                  --clean and a fresh workpath and config dir for PyInstaller
   rebuild         after an app-only change (a string in the app's source)
   first run       bundler with an empty BUNDLER_CACHE_DIR (extraction included);
                   PyInstaller --onefile extracts on every run
