@@ -57,7 +57,7 @@ def _tree_stamp(*dirs: Path) -> str:
 
 
 def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path], *, gui: bool = False,
-             lib_path: tuple[Path, ...] = (), keep_tests: bool = False) -> str:
+             lib_path: tuple[Path, ...] = (), keep_tests: bool = False, exclude_libs: tuple[str, ...] = ()) -> str:
     """Everything the base runtime is made of, as one SHA-256.
 
     The interpreter counts with its standard library, its extension modules and
@@ -77,6 +77,7 @@ def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path]
         _tree_stamp(interp.stdlib, interp.dynload, *tk_dirs),
         *sorted(sha256_file(w) for w in dependency_wheels),
         *(f"lib-path={d}:{_tree_stamp(d)}" for d in lib_path),
+        *(f"exclude-lib={g}" for g in exclude_libs),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -95,6 +96,7 @@ def _from_meta(meta: dict, root: Path) -> BaseRuntime:
     r = dict(meta["relocation"])
     r["vendored"] = tuple(r["vendored"])
     r["system"] = tuple(r["system"])
+    r["excluded"] = tuple(r.get("excluded", ()))
     return BaseRuntime(StagedRuntime(root=root, **s), RelocationReport(**r))
 
 

@@ -6,6 +6,10 @@ The relocation planner only sees :class:`BinaryInfo` values and produces
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -43,3 +47,29 @@ class BinaryFormat(Protocol):
     def read(self, path: Path) -> BinaryInfo: ...
 
     def apply(self, path: Path, edit: BinaryEdit) -> None: ...
+
+
+@contextlib.contextmanager
+def lief_log() -> Iterator[list[str]]:
+    """Collect what LIEF logs while the block rewrites files (the list fills when the block ends).
+
+    LIEF writes its warnings straight to stderr from C++, which would tear the
+    progress bar; the formats write with LIEF, so the rewrite step sends its log
+    to a private file instead and the caller reports the lines (LIEF's output is
+    verified after the rewrite in any case).
+    """
+    import lief
+
+    fd, name = tempfile.mkstemp(prefix="bundler-lief-", suffix=".log")
+    os.close(fd)
+    lines: list[str] = []
+    lief.logging.set_path(name)
+    try:
+        yield lines
+    finally:
+        lief.logging.reset()
+        try:
+            with open(name, errors="replace") as f:
+                lines.extend(dict.fromkeys(line.strip() for line in f if line.strip()))
+        finally:
+            os.unlink(name)

@@ -11,7 +11,7 @@ import click
 from . import __version__
 from .config import FORMATS, resolve
 from .errors import BundlerError
-from .report import human_size
+from .report import counted, human_size
 
 _VERBOSE = {"level": 1}
 
@@ -44,6 +44,9 @@ def cli() -> None:
               help="Directory of wheels to use before downloading. Repeatable.")
 @click.option("--lib-path", "lib_path", multiple=True, metavar="DIR",
               help="Directory searched for libraries that binaries need, after the target loader's own search. Repeatable.")
+@click.option("--exclude-lib", "exclude_lib", multiple=True, metavar="GLOB",
+              help="Leave libraries matching GLOB (a soname or DLL name, e.g. 'libtbb.so.*') unresolved: an optional "
+                   "native dependency that no wheel ships. Listed in the summary and manifest. Repeatable.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
 @click.option("--gui", is_flag=True, default=None, help="A GUI app: keep tkinter with Tcl/Tk (pruned otherwise).")
 @click.option("--keep-tests", is_flag=True, default=None,
@@ -53,7 +56,9 @@ def cli() -> None:
               help="Compile the single file's stub from bundler's stubs/ sources with Zig (a checkout or the "
                    "sdist, and the [stubs] extra) instead of using the prebuilt one.")
 @click.option("--index-url", metavar="URL", help="Index for hashed requirements (default: PyPI).")
-@click.option("--cache-dir", metavar="DIR", help="Download cache directory.")
+@click.option("--cache-dir", metavar="DIR",
+              help="Build cache: downloads, build environments, base runtimes, frames (default: "
+                   "$BUNDLER_BUILD_CACHE, else ~/.cache/bundler-build).")
 @click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 9; 19 is ~13% smaller, ~20x slower).")
 @click.option("-v", "--verbose", count=True, help="More detail (every file fetched, library vendored); tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -61,20 +66,26 @@ def cli() -> None:
 def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **flags: object) -> None:
     """Build the runtime for PROJECT_DIR (its [tool.bundler] config and lock file).
 
-    Without PROJECT_DIR, --lock and --entry are enough (bundling a published app).
+    Without PROJECT_DIR: the current directory if its pyproject.toml has a
+    [tool.bundler] table (or no --lock is given); else --lock and --entry are
+    enough (bundling a published app).
     Prints progress and a summary on stderr and the output paths on stdout.
     """
     import json
+    import time
 
     from .pipeline import build_all
     from .report import TerminalReporter
 
+    started = time.monotonic()
     _VERBOSE["level"] = 0 if quiet else 1 + verbose
     cli_values = {k.replace("_", "-"): v for k, v in flags.items()}
     spec = resolve(project_dir, cli_values)
     reporter = TerminalReporter.for_stream(0 if (quiet or as_json) else 1 + verbose)
     results = build_all(spec, reporter)
     summaries = [build_summary(spec.formats, result) for result in results]
+    if len(summaries) == 1:  # the wall time of the whole command, not only the timed stages
+        summaries[0]["seconds"] = round(time.monotonic() - started, 3)
     if as_json:
         data = summaries[0] if len(summaries) == 1 else {"builds": summaries}
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -88,24 +99,29 @@ def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **
 @cli.command()
 @click.argument("project_dir", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the table instead of writing it.")
-def init(project_dir: Path, dry_run: bool) -> None:
+@click.option("--create", is_flag=True,
+              help="For a setup.py/setup.cfg project without pyproject.toml: write one holding only the table.")
+def init(project_dir: Path, dry_run: bool, create: bool) -> None:
     """Add a [tool.bundler] table to PROJECT_DIR/pyproject.toml (default: the current directory).
 
-    It lists the project's console scripts as entry points and finds its lock file
-    (pylock.toml, pylock.*.toml, or a requirements file with hashes).
+    It lists the project's console scripts as entry points (from pyproject.toml,
+    setup.cfg or setup.py) and finds its lock file (pylock.toml, pylock.*.toml,
+    or a requirements file with hashes).
     """
     from .initcfg import apply_init, plan_init
 
-    plan = plan_init(project_dir)
+    plan = plan_init(project_dir, create=create)
     if dry_run:
         click.echo(plan.text.lstrip("\n"), nl=False)
         return
     apply_init(plan)
     click.echo(f"wrote [tool.bundler] to {plan.pyproject}", err=True)
+    build = "bundler build" if project_dir.resolve() == Path.cwd().resolve() else f"bundler build {project_dir}"
     if not plan.lock:
-        click.echo("no lock file found: make one with `pip lock . -o pylock.toml`, then `bundler build`", err=True)
+        click.echo(f"no lock file found: make one with `pip lock {project_dir} -o {project_dir / 'pylock.toml'}`, "
+                   f"then `{build}`", err=True)
     else:
-        click.echo(f"next: bundler build {project_dir}", err=True)
+        click.echo(f"next: {build}", err=True)
 
 
 def _tree_size(path: Path) -> int:
@@ -126,6 +142,7 @@ def build_summary(formats: tuple[str, ...], result) -> dict:
         "macos_minimum": rel.macos_minimum,
         "wheels": list(result.wheels),
         "vendored": [Path(v).name for v in rel.vendored],
+        "excluded": list(rel.excluded),
         "outputs": [
             {"format": fmt, "path": str(path), "size": _tree_size(path)} for fmt, path in zip(formats, result.outputs)
         ],
@@ -144,12 +161,12 @@ def build_summary(formats: tuple[str, ...], result) -> dict:
 
 def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
     bold = (lambda t: f"\033[1m{t}\033[0m") if color else (lambda t: t)
-    total = sum(s["timings"].values())
+    total = s.get("seconds", sum(s["timings"].values()))
     floor = (f", glibc >= {s['glibc_floor']}" if s.get("glibc_floor") else "") + (
         f", macOS >= {s['macos_minimum']}" if s.get("macos_minimum") else "")
     lines = [
         bold(f"built {s['name']} {s['version']} for {s['target']} in {total:.1f} s")
-        + f" (CPython {s['python']}, {len(s['wheels'])} wheels{floor})"
+        + f" (CPython {s['python']}, {counted(len(s['wheels']), 'wheel')}{floor})"
     ]
     for out in s["outputs"]:
         lines.append(f"  {out['format']:<9} {out['path']}  {human_size(out['size'])}")
@@ -160,38 +177,41 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
     if vendored:
         shown = vendored if verbose or len(vendored) <= 6 else vendored[:6] + [f"... {len(vendored) - 6} more (-v lists all)"]
         lines.append(f"  {'vendored':<9} {len(vendored)} libraries: {', '.join(shown)}")
+    if s.get("excluded"):
+        lines.append(f"  {'excluded':<9} {', '.join(s['excluded'])} (left unresolved by --exclude-lib: what needs "
+                     "them must cope without)")
     lines.append(f"  {'time':<9} " + ", ".join(f"{k} {v:.1f} s" for k, v in s["timings"].items()))
     return "\n".join(lines)
 
 
 @cli.command()
-@click.argument("artifact", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--verify", is_flag=True, help="Check the payload hash, every frame and every entry.")
+@click.argument("artifact", type=click.Path(exists=True, path_type=Path))
+@click.option("--verify", is_flag=True,
+              help="Single file: check the payload hash, every frame and every entry. Archive: read every "
+                   "entry (zstd checksums). Directory: check the interpreter and every entry point are there.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.option("-v", "--verbose", count=True, help="Tracebacks on errors.")
 def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
-    """Show what a single-file ARTIFACT holds: manifest, layers, sizes, entry points."""
+    """Show what ARTIFACT holds: a single file, a runtime directory or a .tar.zst runtime archive.
+
+    Manifest, layers, sizes, entry points.
+    """
     import json
 
     from . import payload
 
     _VERBOSE["level"] = 1 + verbose
+    if artifact.is_dir() or artifact.name.endswith(".tar.zst"):
+        _inspect_runtime(artifact, verify, as_json)
+        return
     trailer = payload.read_trailer(artifact)
     manifest = payload.verify(artifact) if verify else payload.read_manifest(artifact, trailer)
     if as_json:
         click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    app = manifest.get("app", {})
-    entries = manifest.get("entry_points", {})
-    default = manifest.get("default_entry")
-    names = ", ".join(f"{n} (default)" if n == default else n for n in entries)
     size = artifact.stat().st_size
     lines = [
-        f"{app.get('name')} {app.get('version')} for {manifest.get('target')} (format {manifest.get('format')})",
-        f"  python    {manifest['python']['version']} ({manifest['python']['executable']})",
-        *([f"  glibc     >= {manifest['glibc_floor']}"] if manifest.get("glibc_floor") else []),
-        *([f"  macOS     >= {manifest['macos_minimum']}"] if manifest.get("macos_minimum") else []),
-        f"  entries   {names}",
+        *_manifest_head(manifest, ""),
         *_stub_lines(manifest.get("stub")),
         f"  size      {human_size(size)}: stub {human_size(trailer.payload_offset)}, payload {human_size(trailer.payload_length)}, "
         f"manifest {human_size(trailer.manifest_length)}",
@@ -203,10 +223,46 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
         packed = sum(f["length"] for f in layer["frames"])
         lines.append(
             f"    {layer['name']:<13} {human_size(packed):>9} -> {human_size(layer['uncompressed_size']):>9}  "
-            f"{len(layer['frames'])} frames  {layer['files']} files"
+            f"{counted(len(layer['frames']), 'frame')}  {counted(layer['files'], 'file')}"
         )
     if verify:
         lines.append("verified: payload, every frame and every entry are intact")
+    click.echo("\n".join(lines))
+
+
+def _manifest_head(manifest: dict, kind: str) -> list[str]:
+    """The lines every output kind shows first: app, target, Python, floors, entry points."""
+    app = manifest.get("app", {})
+    python = manifest.get("python", {})
+    default = manifest.get("default_entry")
+    names = ", ".join(f"{n} (default)" if n == default else n for n in manifest.get("entry_points", {}))
+    return [
+        f"{app.get('name')} {app.get('version')} for {manifest.get('target')} ({kind}format {manifest.get('format')})",
+        f"  python    {python.get('version')} ({python.get('executable')})",
+        *([f"  glibc     >= {manifest['glibc_floor']}"] if manifest.get("glibc_floor") else []),
+        *([f"  macOS     >= {manifest['macos_minimum']}"] if manifest.get("macos_minimum") else []),
+        f"  entries   {names or 'none'}",
+    ]
+
+
+def _inspect_runtime(path: Path, verify: bool, as_json: bool) -> None:
+    """``inspect`` of a ``dir`` or ``archive`` output: the manifest file at its root (FORMAT.md)."""
+    import json
+
+    from .output import read_runtime_manifest, verify_runtime
+
+    manifest = read_runtime_manifest(path)
+    checked = verify_runtime(path, manifest) if verify else None
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    kind = "directory" if path.is_dir() else "archive"
+    lines = [
+        *_manifest_head(manifest, f"runtime {kind}, "),
+        f"  size      {human_size(_tree_size(path))}" + (" (compressed)" if kind == "archive" else ""),
+    ]
+    if checked is not None:
+        lines.append(f"verified: {checked}")
     click.echo("\n".join(lines))
 
 

@@ -41,14 +41,17 @@ KEYS: dict[str, tuple[type, str]] = {
     "find-links": (list, "directories searched for wheels before any download"),
     "lib-path": (list, "directories searched for libraries that binaries need and the target's loader would not find "
                        "(after the loader's own search; like delvewheel's --add-path)"),
+    "exclude-lib": (list, "libraries (soname or DLL globs, e.g. \"libtbb.so.*\") left unresolved on purpose: for an "
+                          "optional native dependency that no wheel ships and the package runs without"),
     "offline": (bool, "never use the network; missing files are an error"),
-    "gui": (bool, "a GUI app: keeps tkinter with Tcl/Tk, pruned otherwise (default: false)"),
+    "gui": (bool, "a GUI app: keeps tkinter with Tcl/Tk, pruned otherwise (default: on when an entry point is a "
+                  "GUI script or the app imports tkinter, else off)"),
     "keep-tests": (bool, "ship the dependencies' own tests/ and test/ directories (default: false: left out "
                          "unless the package's own code imports them)"),
     "rebuild-stub": (bool, "compile the single file's stub from bundler's stubs/ sources with Zig instead of using "
                            "the prebuilt one (needs a checkout or the sdist and the [stubs] extra; default: false)"),
     "index-url": (str, "package index for hashed requirements (default: https://pypi.org/simple)"),
-    "cache-dir": (str, "download cache (default: $BUNDLER_CACHE_DIR, $XDG_CACHE_HOME/bundler, ~/.cache/bundler)"),
+    "cache-dir": (str, "build cache (default: $BUNDLER_BUILD_CACHE, $XDG_CACHE_HOME/bundler-build, ~/.cache/bundler-build)"),
     "compression-level": (int, "zstd level for onefile and archive outputs, 1-22 (default: 9; 19 is ~13% smaller and ~20x slower to build)"),
 }
 
@@ -79,6 +82,10 @@ class BundleSpec:
     rebuild_stub: bool = False
     #: ship the dependencies' test directories (testdirs)
     keep_tests: bool = False
+    #: gui was given (flag or key, true or false): the pipeline does not turn it on by itself
+    gui_set: bool = False
+    #: soname/DLL globs left unresolved on purpose (--exclude-lib)
+    exclude_libs: tuple[str, ...] = ()
 
 
 def parse_entry(text: str) -> tuple[str, str | None]:
@@ -89,12 +96,22 @@ def parse_entry(text: str) -> tuple[str, str | None]:
     return m.group("name"), (re.sub(r"\s+", "", value) if value else None)
 
 
+#: the environment variable naming the build cache (BUNDLER_CACHE_DIR is where artifacts unpack: not this)
+BUILD_CACHE_ENV = "BUNDLER_BUILD_CACHE"
+
+
 def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    if env.get("BUNDLER_CACHE_DIR"):
-        return Path(env["BUNDLER_CACHE_DIR"])
+    """The build cache: $BUNDLER_BUILD_CACHE, else <XDG cache>/bundler-build.
+
+    Never the directory single files unpack into (``BUNDLER_CACHE_DIR``,
+    ``<XDG cache>/bundler``): a test run of an artifact must not land in the
+    build cache, nor an app named like a build-cache folder collide with it.
+    """
+    if env.get(BUILD_CACHE_ENV):
+        return Path(env[BUILD_CACHE_ENV])
     if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "bundler"
-    return Path.home() / ".cache" / "bundler"
+        return Path(env["XDG_CACHE_HOME"]) / "bundler-build"
+    return Path.home() / ".cache" / "bundler-build"
 
 
 def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -109,10 +126,12 @@ def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     tool = data.get("tool", {}).get("bundler", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"{path}: [tool.bundler] must be a table")
-    for key, value in tool.items():
+    for key, value in list(tool.items()):
         if key not in KEYS:
             raise ConfigError(f"{path}: unknown key [tool.bundler] {key}; known keys: {', '.join(KEYS)}")
         typ = KEYS[key][0]
+        if typ is list and isinstance(value, str):  # format = "onefile" means ["onefile"]
+            tool[key] = value = [value]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             raise ConfigError(f"{path}: [tool.bundler] {key} must be a {typ.__name__}")
         if typ is list and not all(isinstance(item, str) for item in value):
@@ -125,9 +144,26 @@ def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return data.get("project", {}) or {}, tool
 
 
+def _is_project_here(cwd: Path, cli: Mapping[str, Any]) -> bool:
+    """Whether a build given no PROJECT_DIR builds the project in *cwd*: its pyproject.toml has a
+    [tool.bundler] table, or there is a pyproject.toml and no --lock (a published app's lock named
+    with --lock and --entry is not the project of whatever directory it is built from)."""
+    path = cwd / "pyproject.toml"
+    if not path.is_file():
+        return False
+    if not cli.get("lock"):
+        return True
+    try:
+        return "bundler" in tomllib.loads(path.read_text()).get("tool", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return True  # read_pyproject reports the broken file
+
+
 def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None = None) -> BundleSpec:
     """Merge pyproject config and CLI flags (CLI wins; empty/None flags do not count)."""
     cwd = cwd or Path.cwd()
+    if project_dir is None and _is_project_here(cwd, cli):
+        project_dir = cwd  # `cd my-project && bundler build`
     if project_dir is not None and not project_dir.is_dir():
         raise ConfigError(f"project directory {project_dir}: does not exist")
     project, tool = read_pyproject(project_dir) if project_dir else ({}, {})
@@ -233,6 +269,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     gui_value, _ = pick("gui")
     rebuild_value, _ = pick("rebuild-stub")
     keep_tests_value, _ = pick("keep-tests")
+    exclude_value, _ = pick("exclude-lib")
     index_value, _ = pick("index-url")
     return BundleSpec(
         project_dir=project_dir.resolve() if project_dir else None,
@@ -254,4 +291,6 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         pythons=tuple(sorted(pythons.items())),
         rebuild_stub=bool(rebuild_value),
         keep_tests=bool(keep_tests_value),
+        gui_set=gui_value is not None,
+        exclude_libs=tuple(dict.fromkeys(exclude_value or ())),
     )

@@ -29,7 +29,7 @@ from .lock import DirectoryRef, HashedRequirement, LockedItem, WheelRef
 from .localbuild import build_wheel, source_digest
 from .target import Target
 
-#: ``progress(event, detail)``; events: "cached", "download", "build", "local".
+#: ``progress(event, detail)``; events: "cached", "download", "build", "local", "warning" (a build's).
 Progress = Callable[[str, str], None]
 
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -382,7 +382,7 @@ def _fetch_directory(ref: DirectoryRef, options: FetchOptions, report: Progress)
                 report("build", str(ref.path))
                 cachefs.remove_leftovers(entry)
                 with cachefs.new_dir(entry, str(ref.path)) as tmp:
-                    build_wheel(ref.path, tmp, options)
+                    build_wheel(ref.path, tmp, options, warn=lambda line: report("warning", line))
                 wheel = _built_wheel(entry)
                 if wheel is None:
                     raise BuildError(f"{ref.path}: the build left no single wheel in {entry}; build again")

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from installer import install
+from packaging.utils import canonicalize_name
 from installer.destinations import SchemeDictionaryDestination
 from installer.records import RecordEntry
 from installer.sources import WheelContentElement, WheelFile
 from installer.utils import Scheme
 
 from . import launcher
+from .entrycheck import check_entry
 from .errors import ConfigError, FetchError
 from .stage import StagedRuntime
 from .testdirs import SuitePlan, SuitesLeftOut, plan_wheel
@@ -102,6 +104,16 @@ class ConsoleScript:
     version: str
 
 
+def installed_versions(staged: StagedRuntime) -> dict[str, str]:
+    """Canonical distribution name -> version, for everything installed in site-packages."""
+    site = staged.root / staged.sitepackages
+    found: dict[str, str] = {}
+    for dist in sorted(site.glob("*.dist-info")):
+        name, _, version = dist.name[: -len(".dist-info")].partition("-")
+        found[str(canonicalize_name(name))] = version
+    return found
+
+
 def console_scripts(staged: StagedRuntime) -> dict[str, ConsoleScript]:
     """Console scripts declared by the installed distributions."""
     site = staged.root / staged.sitepackages
@@ -119,6 +131,12 @@ def console_scripts(staged: StagedRuntime) -> dict[str, ConsoleScript]:
                 for script, value in parser.items(section):
                     found.setdefault(script, ConsoleScript(script, value.strip(), name, version))
     return found
+
+
+def import_roots(staged: StagedRuntime) -> list[Path]:
+    """Where the runtime's interpreter imports from: site-packages, the standard library, its extension modules."""
+    root = staged.root
+    return [root / staged.sitepackages, root / staged.stdlib, root / staged.dynload]
 
 
 def write_entries(staged: StagedRuntime, entries: Iterable[tuple[str, str | None]]) -> None:
@@ -141,6 +159,10 @@ def write_entries(staged: StagedRuntime, entries: Iterable[tuple[str, str | None
         module, sep, attr = value.partition(":")
         if not sep or not module or not attr:
             raise ConfigError(f"entry point {name}={value}: expected NAME=module:function")
+        problem = check_entry(import_roots(staged), module.strip(), attr.strip())
+        if problem is not None:
+            raise ConfigError(f"entry point {name}={value}: {problem}; fix --entry (or [tool.bundler] entry), "
+                              "or lock the package that provides it")
         path = staged.root / "bin" / name
         path.parent.mkdir(exist_ok=True)  # a Windows runtime has no bin/ until its first entry
         path.unlink(missing_ok=True)  # never write through a link into the build cache

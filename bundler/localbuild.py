@@ -96,8 +96,14 @@ def _cached_env(cache_dir: Path, requires, settings: Mapping[str, str], runner: 
     return CachedEnv(final)
 
 
-def build_wheel(project: Path, out_dir: Path, options: FetchOptions) -> Path:
-    """Build *project* (non-editable) into *out_dir* and return the wheel's path."""
+def build_wheel(project: Path, out_dir: Path, options: FetchOptions,
+                warn: Callable[[str], None] = lambda line: None) -> Path:
+    """Build *project* (non-editable) into *out_dir* and return the wheel's path.
+
+    The backend's output is captured (never written over the progress bar): on
+    failure its last line goes into the error; on success every line that
+    looks like a warning is passed to *warn*.
+    """
     log: list[str] = []
     runner = _capturing_runner(log)
     settings = _pip_settings(options)
@@ -124,7 +130,26 @@ def build_wheel(project: Path, out_dir: Path, options: FetchOptions) -> Path:
         raise _build_error(project, [str(exc)], str(exc)) from exc
     if not built.name.endswith(".whl") or not built.is_file():
         raise _build_error(project, log, f"the backend produced {built.name}, not a wheel")
+    for line in warnings_in(log):
+        warn(line)
     return built
+
+
+#: warnings every setuptools build prints, about nothing the project can change
+ROUTINE_WARNINGS = ("byte-compiling is disabled, skipping",)  # build_py, install_lib
+
+
+def warnings_in(log: list[str]) -> list[str]:
+    """The lines of a build log that report a warning (setuptools' deprecations, pip's notices), once each."""
+    seen: dict[str, None] = {}
+    for chunk in log:
+        for line in chunk.splitlines():
+            text = line.strip()
+            if not text or any(r in text for r in ROUTINE_WARNINGS):
+                continue
+            if ("warning" in text.lower() or text.startswith("!!")) and text.strip("!* ") and text not in seen:
+                seen[text] = None
+    return list(seen)
 
 
 def _pip_settings(options: FetchOptions) -> dict[str, str]:

@@ -31,7 +31,8 @@ from packaging.pylock import (
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from .errors import LockError
+from .errors import ConfigError, LockError
+from .projectmeta import read_project
 from .target import Target
 
 
@@ -69,8 +70,8 @@ LockedItem = WheelRef | HashedRequirement | DirectoryRef
 
 def read_lock(path: Path, target: Target) -> tuple[LockedItem, ...]:
     """The packages *path* locks for *target*, sorted by name."""
-    if not path.is_file():
-        raise LockError(f"{path}: no such lock file; pass the path of a pylock.toml or a hashed requirements.txt")
+    if not path.is_file():  # a configuration error (exit 3), as when no lock is found in the project
+        raise ConfigError(f"{path}: no such lock file; pass the path of a pylock.toml or a hashed requirements.txt")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -148,9 +149,11 @@ def _pylock_item(
         # select() falls back to the sdist when no locked wheel matches the target tags.
         raise _no_matching_wheel(path, package, target)
     kind = "an sdist" if isinstance(source, PackageSdist) else "a VCS source"
+    pin = f"{package.name}=={package.version}" if package.version else str(package.name)
     raise LockError(
         f"{path}: package {_label(package)} has no wheel for target {target.name} (only {kind} is locked); "
-        "build a wheel and add it to the lock, or pick a version with wheels"
+        f"build one with `pip wheel --no-deps {pin} -w wheelhouse` and re-lock with `--find-links wheelhouse`, "
+        "or pick a version with wheels"
     )
 
 
@@ -180,10 +183,30 @@ def _wheel_ref(
 
 def _no_matching_wheel(path: Path, package: Package, target: Target) -> LockError:
     tags = sorted({_wheel_tag(wheel.filename) for wheel in package.wheels or ()})
+    other = _other_python(tags, target)
+    if other is not None:
+        have = "{}.{}".format(*target.python_version)
+        return LockError(
+            f"{path}: package {_label(package)} is locked for Python {other} only (wheels {', '.join(tags)}), "
+            f"but the base interpreter is Python {have}; build with --python python{other}, "
+            f"or re-lock with Python {have}"
+        )
     return LockError(
         f"{path}: package {_label(package)} has no wheel for target {target.name} "
         f"(locked wheels are for {', '.join(tags)}); re-lock including this target or add a wheel built for it"
     )
+
+
+def _other_python(tags: list[str], target: Target) -> str | None:
+    """The one other CPython version (``3.12``) that every locked wheel is built for, if that is the mismatch."""
+    versions = set()
+    for tag in tags:
+        m = re.fullmatch(r"cp(\d)(\d+)-.*", tag)
+        if m is None:
+            return None  # a pure or abi3 wheel: the Python version is not what failed
+        versions.add(f"{m.group(1)}.{m.group(2)}")
+    mine = "{}.{}".format(*target.python_version)
+    return versions.pop() if len(versions) == 1 and mine not in versions else None
 
 
 def _wheel_tag(filename: str) -> str:
@@ -370,9 +393,12 @@ def _location_item(
     filename = _filename(None, url) if url else (local.name if local else "")
 
     if local is not None and local.is_dir():
+        if name is None:  # a bare `.` (uv pip compile --generate-hashes writes one for the project itself)
+            name = read_project(local).name
         if name is None:
             raise LockError(
-                f"{path}, line {lineno}: the directory {location} has no package name; write it as `name @ file:///...`"
+                f"{path}, line {lineno}: the directory {location} has no package name in its pyproject.toml, "
+                "setup.cfg or setup.py; write it as `name @ file:///...`"
             )
         if not _marker_matches(path, lineno, marker, target):
             return None

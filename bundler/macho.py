@@ -353,7 +353,6 @@ class MachOFormat:
 
         from . import codesign
 
-        lief.logging.disable()
         slices(_read_bytes(path), path)  # refuses 32-bit and odd universal files with a clear message
         fat = lief.MachO.parse(str(path))
         if fat is None or fat.size == 0:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import zstandard
 
-from .errors import OutputError
+from .errors import OutputError, PayloadError
 
 
 def source_date_epoch() -> int:
@@ -54,6 +55,87 @@ def atomic_path(final: Path) -> Iterator[Path]:
                 old.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: the manifest a runtime directory or archive carries at its root (FORMAT.md; the single file's is in its trailer)
+RUNTIME_MANIFEST = "bundler.json"
+
+
+def write_runtime_manifest(runtime: Path, manifest: Mapping) -> None:
+    """Put the manifest file into the runtime tree (before it is copied or archived)."""
+    path = runtime / RUNTIME_MANIFEST
+    path.unlink(missing_ok=True)  # never write through a link into the build cache
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_runtime_manifest(path: Path) -> dict:
+    """The manifest of a runtime directory or ``.tar.zst`` archive; PayloadError when it has none."""
+    try:
+        if path.is_dir():
+            text = (path / RUNTIME_MANIFEST).read_text()
+        else:
+            text = _archive_member(path, RUNTIME_MANIFEST)
+        manifest = json.loads(text)
+    except (OSError, ValueError, tarfile.TarError, zstandard.ZstdError, KeyError) as exc:
+        kind = "runtime directory" if path.is_dir() else "runtime archive"
+        raise PayloadError(f"{path}: not a bundler {kind} (no readable {RUNTIME_MANIFEST}: {exc}); "
+                           "inspect a single file, or a directory or .tar.zst that bundler built") from exc
+    if not isinstance(manifest, dict):
+        raise PayloadError(f"{path}: {RUNTIME_MANIFEST} is not a JSON object; rebuild the runtime")
+    return manifest
+
+
+def verify_runtime(path: Path, manifest: Mapping) -> str:
+    """Check a runtime directory (the interpreter and entry points are there) or archive (every
+    entry reads back: zstd checks its checksum); what was checked, or PayloadError."""
+    wanted = [manifest.get("python", {}).get("executable"), *manifest.get("entry_points", {}).values()]
+    wanted = [w for w in wanted if isinstance(w, str)]
+    if path.is_dir():
+        missing = [w for w in wanted if not (path / w).exists()]
+        if missing:
+            raise PayloadError(f"{path}: {missing[0]} is missing (the manifest names it); rebuild or copy the runtime again")
+        return f"the interpreter and {len(wanted) - 1} entry point(s) are in place"
+    names: set[str] = set()
+    try:
+        _check_zstd(path)
+        dctx = zstandard.ZstdDecompressor()
+        with open(path, "rb") as f, dctx.stream_reader(f) as r, tarfile.open(fileobj=r, mode="r|") as tar:
+            for member in tar:
+                names.add(member.name.split("/", 1)[-1])
+                if member.isfile():
+                    data = tar.extractfile(member)
+                    while data is not None and data.read(1 << 20):
+                        pass
+    except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
+        raise PayloadError(f"{path}: damaged or truncated ({exc}); download or build it again") from exc
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise PayloadError(f"{path}: {missing[0]} is missing (the manifest names it); rebuild the archive")
+    return f"every entry of the archive reads back ({len(names)} entries)"
+
+
+def _check_zstd(path: Path) -> None:
+    """Decompress *path* to nowhere: every frame must end (a cut file does not) and pass its checksum."""
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            dobj.decompress(chunk)
+            if dobj.eof and dobj.unused_data:
+                raise zstandard.ZstdError("data after the end of the zstd frame")
+    if not dobj.eof:
+        raise zstandard.ZstdError("the zstd frame ends early (truncated)")
+
+
+def _archive_member(path: Path, name: str) -> str:
+    """The text of ``<prefix>/<name>`` in a ``.tar.zst``, read as a stream (the archive is not unpacked)."""
+    dctx = zstandard.ZstdDecompressor()
+    with open(path, "rb") as f, dctx.stream_reader(f) as r, tarfile.open(fileobj=r, mode="r|") as tar:
+        for member in tar:
+            if member.isfile() and member.name.count("/") == 1 and member.name.endswith("/" + name):
+                data = tar.extractfile(member)
+                assert data is not None
+                return data.read().decode()
+    raise KeyError(f"no {name} in it")
 
 
 def write_dir(runtime: Path, final: Path) -> Path:

@@ -15,19 +15,20 @@ from . import finalize as fin
 from . import basecache, payload, relocate
 from packaging.utils import canonicalize_name
 
-from .binfmt import BinaryFormat
+from .binfmt import BinaryFormat, lief_log
 from .config import BundleSpec
 from .digest import sha256_file
 from .errors import ConfigError, InterpreterError
 from .fetch import FetchOptions, fetch_all
 from .formats import kit_for
-from .install import console_scripts, install_wheels, write_entries
+from .guidetect import gui_reason
+from .install import console_scripts, install_wheels, installed_versions, write_entries
 from .interpreter import BaseInterpreter, load_base
 from .layers import build_layer_map
 from .lock import DirectoryRef, read_lock
 from .onefile import OnefileResult, write_onefile
-from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir
-from .report import Reporter, human_size
+from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir, write_runtime_manifest
+from .report import Reporter, counted, human_size
 from .stage import StagedRuntime, stage
 from .stub import Stub, stub_for
 from .target import Target, target_for
@@ -63,7 +64,7 @@ def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | 
 
 def relocate_runtime(
     staged: StagedRuntime, target: Target, interp: BaseInterpreter, report: Reporter = Reporter(),
-    only: set[str] | None = None, lib_path: tuple[Path, ...] = (),
+    only: set[str] | None = None, lib_path: tuple[Path, ...] = (), exclude: tuple[str, ...] = (),
 ) -> relocate.RelocationReport:
     """Relocate every binary of the runtime, or only the new ones listed in *only*."""
     root = Path(os.path.realpath(staged.root))
@@ -80,13 +81,20 @@ def relocate_runtime(
         digest=sha256_file,
         vendor_dir=kit.vendor_dir,
         rules=kit.rules,
+        exclude=exclude,
     )
-    report.detail("relocate", f"{len(binaries)} binaries, vendoring {len(plan.vendored)} libraries, rewriting {len(plan.edits)}")
+    report.detail("relocate", f"{counted(len(binaries), 'binary')}, vendoring {counted(len(plan.vendored), 'library')}, rewriting {len(plan.edits)}")
     for lib in plan.vendored:
         report.detail("relocate", f"vendor {lib.source} as {lib.dest}")
     done = iter(range(1, len(plan.edits) + 1))
-    relocate.apply(root, plan, fmt, prepare=kit.prepare,
-                   progress=lambda rel: report.progress("relocate", next(done), len(plan.edits)))
+    with lief_log() as lief_lines:
+        relocate.apply(root, plan, fmt, prepare=kit.prepare,
+                       progress=lambda rel: report.progress("relocate", next(done), len(plan.edits)))
+    if lief_lines:
+        report.stage("relocate", f"LIEF logged {counted(len(lief_lines), 'warning')} while rewriting (-v shows them; "
+                                 "every rewritten file is verified next)")
+        for line in lief_lines:
+            report.detail("relocate", f"LIEF: {line}")
     checked = None if only is None else set(binaries) | {lib.dest for lib in plan.vendored}
     after = collect_binaries(root, fmt, arch, checked)
     rewritten = {rel for rel, _edit in plan.edits}
@@ -100,6 +108,7 @@ def relocate_runtime(
         rules=kit.rules,
         resolver=kit.inside_resolver,
         check=(lambda rel: kit.check(root / rel) if rel in rewritten else None) if kit.check else None,  # type: ignore[misc]
+        exclude=exclude,
     )
     if target.os == "macos":
         from .macho import macos_floor
@@ -119,7 +128,8 @@ def _files(root: Path) -> set[str]:
 def interpreter_runtime(interp: BaseInterpreter, target: Target, root: Path, spec: BundleSpec,
                         report: Reporter) -> basecache.BaseRuntime:
     """The base interpreter alone, staged, relocated and compiled: cached per base, so every app on it reuses it."""
-    key = basecache.base_key(interp, target.name, [], gui=spec.gui, lib_path=spec.lib_path)
+    key = basecache.base_key(interp, target.name, [], gui=spec.gui, lib_path=spec.lib_path,
+                             exclude_libs=spec.exclude_libs)
     with basecache.claim(spec.cache_dir, key, root, on_wait=_waiting(report, "the interpreter")) as cached:
         if cached is not None:
             report.stage("stage", f"CPython {interp.short_version} from the build cache")
@@ -127,8 +137,8 @@ def interpreter_runtime(interp: BaseInterpreter, target: Target, root: Path, spe
         kit = kit_for(target, interp, root, "")
         staged = stage(interp, root, is_binary=kit.fmt.is_binary, tk=spec.gui, prepare=kit.prepare)
         report.stage("stage", f"copied CPython {interp.short_version}")
-        rel = relocate_runtime(staged, target, interp, report, lib_path=spec.lib_path)
-        report.stage("relocate", f"{rel.binaries} binaries verified, {len(rel.vendored)} libraries vendored")
+        rel = relocate_runtime(staged, target, interp, report, lib_path=spec.lib_path, exclude=spec.exclude_libs)
+        report.stage("relocate", f"{counted(rel.binaries, 'binary')} verified, {counted(len(rel.vendored), 'library')} vendored")
         compiled = fin.finalize(staged, interp, progress=lambda d, t: report.progress("compile", d, t))
         report.stage("finalize", ("" if interp.system == "Windows" else "sysconfig, certificates, terminfo, ") + (
             "bytecode" if compiled else f"no bytecode (no CPython {interp.short_version} here to compile it)"))
@@ -151,16 +161,16 @@ def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root
     if not deps:
         return interpreter_runtime(interp, target, root, spec, report)
     key = basecache.base_key(interp, target.name, deps, gui=spec.gui, lib_path=spec.lib_path,
-                             keep_tests=spec.keep_tests)
+                             keep_tests=spec.keep_tests, exclude_libs=spec.exclude_libs)
     with basecache.claim(spec.cache_dir, key, root, on_wait=_waiting(report, "these dependencies")) as cached:
         if cached is not None:
-            report.stage("stage", f"CPython {interp.short_version} with {len(deps)} dependencies from the build cache")
+            report.stage("stage", f"CPython {interp.short_version} with {counted(len(deps), 'dependency')} from the build cache")
             return cached
         base = interpreter_runtime(interp, target, root, spec, report)
         rel, left_out = _add_wheels(base.staged, target, interp, deps, spec, report, "dependencies",
                                     keep_tests=spec.keep_tests)
-        report.stage("install", f"{len(deps)} dependencies: {rel.binaries} binaries verified, "
-                                f"{len(rel.vendored)} libraries vendored" + _tests_note(left_out))
+        report.stage("install", f"{counted(len(deps), 'dependency')}: {counted(rel.binaries, 'binary')} verified, "
+                                f"{counted(len(rel.vendored), 'library')} vendored" + _tests_note(left_out))
         if left_out.kept:
             report.detail("install", f"tests kept (the package's own code imports them): {', '.join(left_out.kept)}")
         full = basecache.BaseRuntime(base.staged, relocate.merge_reports(base.relocation, rel))
@@ -178,7 +188,7 @@ def _add_wheels(staged: StagedRuntime, target: Target, interp: BaseInterpreter, 
     if entries:
         write_entries(staged, entries)
     new = _files(staged.root) - before
-    rel = relocate_runtime(staged, target, interp, report, only=new, lib_path=spec.lib_path)
+    rel = relocate_runtime(staged, target, interp, report, only=new, lib_path=spec.lib_path, exclude=spec.exclude_libs)
     python = fin.compiler_for(staged, interp)
     if python is not None:
         fin.byte_compile(staged, sorted(staged.root / p for p in new if p.endswith(".py")), python=python,
@@ -189,7 +199,7 @@ def _add_wheels(staged: StagedRuntime, target: Target, interp: BaseInterpreter, 
 def _tests_note(left_out: SuitesLeftOut) -> str:
     if not left_out.dirs:
         return ""
-    return (f", {left_out.dirs} test directories left out ({left_out.files} files, "
+    return (f", {counted(left_out.dirs, 'test directory')} left out ({counted(left_out.files, 'file')}, "
             f"{human_size(left_out.size)}; keep-tests ships them)")
 
 
@@ -197,35 +207,58 @@ def add_app(staged: StagedRuntime, target: Target, interp: BaseInterpreter, apps
             report: Reporter) -> relocate.RelocationReport:
     """The app's own wheels and entry launchers on top of the base runtime."""
     rel, _ = _add_wheels(staged, target, interp, apps, spec, report, "app", spec.entries)
-    report.stage("install", f"{len(apps)} app wheels, {len(spec.entries)} entry points")
+    report.stage("install", f"{counted(len(apps), 'app wheel')}, {counted(len(spec.entries), 'entry point')}")
     return rel
 
 
-def _version_for(spec: BundleSpec, staged: StagedRuntime) -> str:
+def app_distributions(spec: BundleSpec, items, staged: StagedRuntime) -> set[str]:
+    """The distributions that are the app itself (the ``app`` layer; where its version comes from).
+
+    The project's own ``directory`` lock entries; with none (a published app
+    bundled from its lock), the distribution of a console-script entry point
+    that the output is named after (by the script or the distribution:
+    ``--entry http`` of httpie, the output named ``http``). A console script of
+    some other package (``--name myapp --entry f2py``, from numpy) leaves that
+    package a dependency.
+    """
+    apps = {str(canonicalize_name(i.name)) for i in items if isinstance(i, DirectoryRef)}
+    if apps:
+        return apps
+    scripts = console_scripts(staged)
+    wanted = canonicalize_name(spec.name)
+    return {str(canonicalize_name(scripts[n].distribution)) for n, v in spec.entries
+            if v is None and n in scripts and wanted in (canonicalize_name(n), canonicalize_name(scripts[n].distribution))}
+
+
+def _version_for(spec: BundleSpec, staged: StagedRuntime, apps: set[str], report: Reporter) -> str:
+    """--version / [project].version, else the app distribution's version, else 0 (said)."""
     if spec.version:
         return spec.version
-    scripts = console_scripts(staged)
-    for name, _value in spec.entries:
-        if name in scripts:
-            return scripts[name].version
+    versions = installed_versions(staged)
+    found = sorted({versions[a] for a in apps if a in versions})
+    if len(found) == 1:
+        return found[0]
+    report.stage("version", "0: no --version and no single app version to take it from; pass --version")
     return "0"
 
 
 def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Stub:
+    def progress(event: str, detail: str) -> None:
+        if event == "build":  # a compile takes tens of seconds: say so, not only with -v
+            report.stage("stub", f"compiling the {detail} with Zig (alongside the next steps)")
+        else:
+            report.detail("stub", f"{event} {detail}")
+
     return stub_for(target.name, cache_dir=spec.cache_dir, gui=spec.gui, rebuild=spec.rebuild_stub,
-                    progress=lambda ev, d: report.detail("stub", f"{ev} {d}"))
+                    progress=progress)
 
 
-def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter, stub: Stub) -> OnefileResult:
+def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, interp: BaseInterpreter,
+                   rel: relocate.RelocationReport, version: str) -> dict:
+    """What every output says about itself (the single file adds its stub and payload; FORMAT.md)."""
     from . import __version__
 
-    scripts = console_scripts(staged)
-    app_dists = {i.name for i in items if isinstance(i, DirectoryRef)}
-    app_dists |= {scripts[n].distribution for n, v in spec.entries if v is None and n in scripts}
-    layer_map = build_layer_map(
-        staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
-    )
-    manifest = {
+    core = {
         "format": payload.FORMAT_VERSION,
         "app": {"name": spec.name, "version": version},
         "target": target.name,
@@ -233,11 +266,21 @@ def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter
         "macos_minimum": rel.macos_minimum,
         "python": {"version": interp.full_version, "executable": staged.python},
         "entry_points": {n: f"bin/{n}" for n, _v in spec.entries},
-        "default_entry": spec.entries[0][0],
+        "default_entry": spec.entries[0][0] if spec.entries else None,
         "gui": spec.gui,
-        "stub": stub.manifest(),
         "build": {"bundler": __version__, "source_date_epoch": source_date_epoch()},
     }
+    if rel.excluded:  # only then: other artifacts keep their bytes
+        core["excluded_libraries"] = list(rel.excluded)
+    return core
+
+
+def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter, stub: Stub) -> OnefileResult:
+    app_dists = app_distributions(spec, items, staged)
+    layer_map = build_layer_map(
+        staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
+    )
+    manifest = {**_manifest_core(spec, staged, target, interp, rel, version), "stub": stub.manifest()}
     result = write_onefile(
         staged.root,
         spec.output_dir / f"{spec.name}-{version}-{target.name}{'.exe' if target.os == 'windows' else ''}",
@@ -249,7 +292,7 @@ def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter
         progress=lambda done, total: report.progress("compress", done, total, "bytes"),
     )
     p = result.packed
-    report.stage("onefile", f"{p.frames_compressed} frames compressed, {p.frames_cached} reused from the cache")
+    report.stage("onefile", f"{counted(p.frames_compressed, 'frame')} compressed, {p.frames_cached} reused from the cache")
     return result
 
 
@@ -322,7 +365,7 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
 
     report.stage("python", f"CPython {interp.full_version} at {interp.executable} → {target.name}")
     items = read_lock(spec.lock, target)
-    report.stage("lock", f"{len(items)} packages from {spec.lock.name}")
+    report.stage("lock", f"{counted(len(items), 'package')} from {spec.lock.name}")
     lap("lock")
     options = FetchOptions(
         find_links=spec.find_links,
@@ -331,8 +374,12 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
         index_url=spec.index_url,
     )
     fetched = iter(range(1, len(items) + 1))
+    build_warnings: list[str] = []
 
     def on_fetch(event: str, detail: str) -> None:
+        if event == "warning":  # a PEP 517 backend's; shown after the step, never over the bar
+            build_warnings.append(detail)
+            return
         if event == "build":  # seconds with no other sign of life: say what is happening
             report.stage("build", f"building {detail} into a wheel (PEP 517)")
         else:
@@ -340,8 +387,14 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
         report.progress("fetch", next(fetched), len(items))
 
     wheels = fetch_all(items, target, options, progress=on_fetch)
-    report.stage("fetch", f"{len(wheels)} wheels verified")
+    if build_warnings:
+        report.stage("build", f"the build backend printed {counted(len(build_warnings), 'warning line')}"
+                              " (-v shows them)")
+        for line in build_warnings:
+            report.detail("build", line)
+    report.stage("fetch", f"{counted(len(wheels), 'wheel')} verified")
     lap("fetch")
+    spec = _with_gui(spec, items, wheels, report)
     # A stub compiled from source (--rebuild-stub, or a checkout whose stubs/ changed) builds
     # while the runtime is staged and relocated; the packaged one is only checked. Either is
     # joined before any output is written, so a stub that cannot be had leaves nothing behind.
@@ -351,6 +404,19 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
         return _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap, several)
     finally:
         pool.shutdown(wait=True)
+
+
+def _with_gui(spec: BundleSpec, items, wheels, report: Reporter) -> BundleSpec:
+    """*spec* with gui on when the app needs tkinter and the user did not say (guidetect)."""
+    if spec.gui or spec.gui_set:
+        return spec
+    app_names = {canonicalize_name(i.name) for i in items if isinstance(i, DirectoryRef)}
+    reason = gui_reason(((w.path, canonicalize_name(w.name) in app_names) for w in wheels),
+                        (n for n, _v in spec.entries))
+    if reason is None:
+        return spec
+    report.stage("gui", f"on: {reason}; keeping tkinter with Tcl/Tk (gui = false leaves them out)")
+    return dataclasses.replace(spec, gui=True)
 
 
 def _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap, several=False) -> BuildResult:
@@ -365,14 +431,17 @@ def _build_rest(spec, report, interp, target, items, wheels, stub_future, timing
         rel = relocate.merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
         lap("app")
         stub = stub_future.result() if stub_future is not None else None
-        version = _version_for(spec, staged)
+        version = _version_for(spec, staged, app_distributions(spec, items, staged), report)
         outputs: list[Path] = []
-        onefile = None
+        # the single file packs the tree as it is; then a directory or archive also gets its manifest file
+        onefile = (_onefile(spec, staged, target, interp, rel, version, items, report, stub)
+                   if "onefile" in spec.formats else None)
+        if {"dir", "archive"} & set(spec.formats):
+            write_runtime_manifest(root, _manifest_core(spec, staged, target, interp, rel, version))
         for fmt in spec.formats:
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / (f"{spec.name}-{target.name}" if several else spec.name)))
-            elif fmt == "onefile":
-                onefile = _onefile(spec, staged, target, interp, rel, version, items, report, stub)
+            elif fmt == "onefile" and onefile is not None:
                 outputs.append(onefile.path)
             elif fmt == "archive":
                 name = f"{spec.name}-{version}-{target.name}"

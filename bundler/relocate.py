@@ -13,6 +13,7 @@ still reach outside the runtime.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
 import shutil
@@ -75,6 +76,14 @@ class RelocationReport:
     glibc_floor: str | None
     #: the oldest macOS every binary supports (macOS targets)
     macos_minimum: str | None = None
+    #: libraries left unresolved on purpose (--exclude-lib): the binaries that need them may fail to load
+    excluded: tuple[str, ...] = ()
+
+
+def is_excluded(needed: str, exclude: Iterable[str]) -> bool:
+    """Whether *needed* matches one of the --exclude-lib globs (case-insensitive: DLL names are)."""
+    name = posixpath.basename(needed).lower()
+    return any(fnmatch.fnmatchcase(name, glob.lower()) for glob in exclude)
 
 
 def unique_name(soname: str, digest: str) -> str:
@@ -107,6 +116,7 @@ def plan(
     digest: Callable[[Path], str],
     vendor_dir: str = VENDOR_DIR,
     rules: LoaderRules = ELF_RULES,
+    exclude: tuple[str, ...] = (),
 ) -> RelocationPlan:
     """Decide what to vendor and how to rewrite each binary (no file is written).
 
@@ -142,6 +152,8 @@ def plan(
             if policy.is_system(needed):
                 system.add(needed)
                 continue
+            if is_excluded(needed, exclude):
+                continue
             found = resolver.search(needed, info, origin_of[rel].parent)
             if found is None:
                 target = by_soname.get(needed)
@@ -169,8 +181,9 @@ def plan(
         rel, needed = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise RelocationError(
-            f"{rel} needs {needed}, which is not on this build machine{more}; install the "
-            f"package that provides {needed} (or remove the package that needs it) and build again"
+            f"{rel} needs {needed}, which is not on this build machine{more}; lock a wheel that ships it "
+            f"or install the package that provides it, or, if the package runs without it, build with "
+            f"--exclude-lib {needed}"
         )
 
     vendored_dest = {lib.dest: lib for lib in vendored.values()}
@@ -258,6 +271,7 @@ def merge_reports(a: RelocationReport, b: RelocationReport) -> RelocationReport:
         system=tuple(sorted(set(a.system) | set(b.system))),
         glibc_floor=_newest(floors),
         macos_minimum=_newest([f for f in (a.macos_minimum, b.macos_minimum) if f]),
+        excluded=tuple(sorted(set(a.excluded) | set(b.excluded))),
     )
 
 
@@ -276,6 +290,7 @@ def verify(
     rules: LoaderRules = ELF_RULES,
     resolver: object | None = None,
     check: Callable[[str], None] | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> RelocationReport:
     """Refuse a runtime in which any binary can still reach outside it.
 
@@ -285,6 +300,7 @@ def verify(
     """
     inside_only = resolver if resolver is not None else Resolver(arch=arch, default_dirs=())
     system: set[str] = set()
+    excluded: set[str] = set()
     for rel, info in sorted(binaries.items()):
         here = root / posixpath.dirname(rel)
         if rules.origin == "$ORIGIN":
@@ -301,6 +317,9 @@ def verify(
             if policy.is_system(needed):
                 system.add(needed)
                 continue
+            if is_excluded(needed, exclude):
+                excluded.add(needed)
+                continue
             found = inside_only.search(needed, info, here)  # type: ignore[attr-defined]
             if found is None or not _inside(root, os.path.realpath(found)):
                 raise RelocationError(
@@ -314,6 +333,7 @@ def verify(
         rewritten=rewritten,
         system=tuple(sorted(system)),
         glibc_floor=glibc_floor(list(binaries.values())),
+        excluded=tuple(sorted(excluded)),
     )
 
 

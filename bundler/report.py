@@ -25,6 +25,15 @@ def human_size(n: float) -> str:
     return str(n)
 
 
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 frame``, ``2 frames``, ``1 dependency``, ``3 dependencies``."""
+    if n == 1:
+        return f"1 {singular}"
+    if plural is None:
+        plural = singular[:-1] + "ies" if singular.endswith("y") and singular[-2:-1] not in "aeiou" else singular + "s"
+    return f"{n} {plural}"
+
+
 class Reporter:
     """Silent base: the pipeline can always call these."""
 
@@ -46,6 +55,10 @@ class TerminalReporter(Reporter):
     color: bool = False
     _bar_open: bool = False
     _last_draw: float = 0.0
+    #: when the build started (stage lines off a terminal carry the time since)
+    _start: float = field(default_factory=lambda: time.monotonic())
+    #: off a terminal: when the current long step last printed a line
+    _last_line: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def for_stream(cls, level: int, stream: TextIO | None = None, env=os.environ) -> "TerminalReporter":
@@ -70,23 +83,37 @@ class TerminalReporter(Reporter):
 
     def stage(self, stage: str, message: str) -> None:
         if self.level >= NORMAL:
-            self._line(f"  {self._style(f'{stage:<9}', '1;36')} {message}")
+            # off a terminal (a CI log) each line says when it happened: no bar shows the pace there
+            when = "" if self.bars else f"  [{time.monotonic() - self._start:.1f} s]"
+            self._line(f"  {self._style(f'{stage:<9}', '1;36')} {message}{when}")
 
     def detail(self, stage: str, message: str) -> None:
         if self.level >= VERBOSE:
             self._line(f"  {self._style(f'{stage:<9}', '2')} {message}")
 
+    #: off a terminal, a step that has run this long prints its progress this often (seconds)
+    LOG_EVERY = 15.0
+
     def progress(self, stage: str, done: int, total: int, unit: str = "") -> None:
-        if not self.bars or total <= 0:
+        if total <= 0:
             return
         now = time.monotonic()
+        count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if unit == "bytes" else f"{done}/{total}"
+        if not self.bars:
+            # a CI log gets a line now and then during a long step, never a bar
+            started = self._last_line.setdefault(stage, now)
+            if self.level >= NORMAL and done < total and now - started >= self.LOG_EVERY:
+                self._last_line[stage] = now
+                self._line(f"  {stage:<9} {count} ({100 * done // total}%)  [{now - self._start:.1f} s]")
+            if done >= total:
+                self._last_line.pop(stage, None)
+            return
         if done < total and now - self._last_draw < 0.05:
             return
         self._last_draw = now
         width = 28
         filled = int(width * done / total)
         bar = "#" * filled + "-" * (width - filled)
-        count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if unit == "bytes" else f"{done}/{total}"
         self.stream.write(f"\r  {self._style(f'{stage:<9}', '1;36')} [{bar}] {count}")
         self.stream.flush()
         self._bar_open = done < total

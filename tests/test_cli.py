@@ -67,6 +67,26 @@ def test_progress_bars_only_on_a_terminal_outside_ci():
         assert "1/2" not in stream.getvalue() and "fetch" in stream.getvalue()
 
 
+def test_off_a_terminal_lines_carry_time_and_long_steps_report(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("bundler.report.time.monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    r = TerminalReporter.for_stream(NORMAL, stream, env={})
+    clock[0] = 102.5
+    r.stage("fetch", "2 wheels verified")
+    assert stream.getvalue() == "  fetch     2 wheels verified  [2.5 s]\n"
+    r.progress("compress", 10, 100, "bytes")  # starts the step: no line yet
+    clock[0] = 110.0
+    r.progress("compress", 40, 100, "bytes")
+    assert stream.getvalue().count("\n") == 1  # under 15 s: quiet
+    clock[0] = 118.0
+    r.progress("compress", 60, 100, "bytes")
+    assert stream.getvalue().endswith("  compress  0.0/0.0 MB (60%)  [18.0 s]\n")
+    clock[0] = 120.0
+    r.progress("compress", 100, 100, "bytes")
+    assert stream.getvalue().count("\n") == 2
+
+
 def test_no_color_is_honoured():
     tty = _Tty()
     r = TerminalReporter.for_stream(VERBOSE, tty, env={"NO_COLOR": "1"})
@@ -122,3 +142,38 @@ def test_init_finds_hashed_requirements(tmp_path):
 def test_init_without_pyproject(tmp_path):
     proc = run("init", str(tmp_path))
     assert proc.returncode == 3 and "no pyproject.toml" in proc.stderr
+
+
+SETUP_PY = """from setuptools import setup
+setup(
+    name="legacy-tool",
+    version="3.1",
+    packages=["legacy_tool"],
+    entry_points={"console_scripts": ["legacy = legacy_tool.cli:main"], "gui_scripts": ["legacy-gui=legacy_tool.gui:main"]},
+)
+"""
+
+
+def test_init_on_a_setup_py_project_says_what_works(tmp_path):
+    d = tmp_path / "legacy"
+    d.mkdir()
+    (d / "setup.py").write_text(SETUP_PY)
+    (d / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "x"\n')
+    proc = run("init", str(d))
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"bundler build {d} --lock {d / 'pylock.toml'} --entry legacy --entry legacy-gui" in proc.stderr
+    assert "bundler init --create" in proc.stderr
+    assert not (d / "pyproject.toml").exists()
+
+
+def test_init_create_writes_a_pyproject_with_only_the_table(tmp_path):
+    d = tmp_path / "legacy"
+    d.mkdir()
+    (d / "setup.cfg").write_text("[metadata]\nname = legacy-tool\nversion = attr: legacy_tool.__version__\n\n"
+                                 "[options.entry_points]\nconsole_scripts =\n    legacy = legacy_tool.cli:main\n")
+    (d / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    proc = run("init", str(d), "--create")
+    assert proc.returncode == 0, proc.stderr
+    data = tomllib.loads((d / "pyproject.toml").read_text())
+    assert data == {"tool": {"bundler": {"entry": ["legacy"], "format": ["onefile"]}}}
+    assert f"pip lock {d} -o {d / 'pylock.toml'}" in proc.stderr

@@ -13,6 +13,7 @@ from bundler.errors import ConfigError
 @pytest.fixture(autouse=True)
 def _clean_cache_env(monkeypatch, tmp_path):
     monkeypatch.delenv("BUNDLER_CACHE_DIR", raising=False)
+    monkeypatch.delenv("BUNDLER_BUILD_CACHE", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
@@ -82,7 +83,7 @@ def test_defaults(tmp_path, cwd):
     assert spec.find_links == ()
     assert spec.offline is False
     assert spec.index_url == "https://pypi.org/simple"
-    assert spec.cache_dir == tmp_path / "home" / ".cache" / "bundler"
+    assert spec.cache_dir == tmp_path / "home" / ".cache" / "bundler-build"
     assert spec.compression_level == 9 == DEFAULT_LEVEL
 
 
@@ -250,9 +251,6 @@ def test_unknown_key_is_named(tmp_path, cwd):
 @pytest.mark.parametrize(
     "line, key",
     [
-        ('entry = "hello"', "entry"),
-        ('format = "dir"', "format"),
-        ('find-links = "wheels"', "find-links"),
         ('offline = "yes"', "offline"),
         ("offline = 1", "offline"),
         ('compression-level = "19"', "compression-level"),
@@ -454,17 +452,21 @@ def test_explicit_lock_wins_over_discovery(tmp_path, cwd):
 
 def test_default_cache_dir_order(tmp_path):
     home = Path.home()
-    assert default_cache_dir({}) == home / ".cache" / "bundler"
-    assert default_cache_dir({"XDG_CACHE_HOME": "/xdg"}) == Path("/xdg/bundler")
-    assert default_cache_dir({"BUNDLER_CACHE_DIR": "/b", "XDG_CACHE_HOME": "/xdg"}) == Path("/b")
-    assert default_cache_dir({"BUNDLER_CACHE_DIR": "", "XDG_CACHE_HOME": ""}) == home / ".cache" / "bundler"
+    assert default_cache_dir({}) == home / ".cache" / "bundler-build"
+    assert default_cache_dir({"XDG_CACHE_HOME": "/xdg"}) == Path("/xdg/bundler-build")
+    assert default_cache_dir({"BUNDLER_BUILD_CACHE": "/b", "XDG_CACHE_HOME": "/xdg"}) == Path("/b")
+    assert default_cache_dir({"BUNDLER_BUILD_CACHE": "", "XDG_CACHE_HOME": ""}) == home / ".cache" / "bundler-build"
+    # where single files unpack is not the build cache
+    assert default_cache_dir({"BUNDLER_CACHE_DIR": "/unpack"}) == home / ".cache" / "bundler-build"
 
 
 def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
     d = project(tmp_path, 'entry = ["x"]\n')
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert resolve(d, {}, cwd=cwd).cache_dir == tmp_path / "xdg" / "bundler"
-    monkeypatch.setenv("BUNDLER_CACHE_DIR", str(tmp_path / "bcd"))
+    assert resolve(d, {}, cwd=cwd).cache_dir == tmp_path / "xdg" / "bundler-build"
+    monkeypatch.setenv("BUNDLER_CACHE_DIR", str(tmp_path / "unpack"))
+    assert resolve(d, {}, cwd=cwd).cache_dir == tmp_path / "xdg" / "bundler-build"
+    monkeypatch.setenv("BUNDLER_BUILD_CACHE", str(tmp_path / "bcd"))
     assert resolve(d, {}, cwd=cwd).cache_dir == tmp_path / "bcd"
     # an explicit setting beats the environment
     assert resolve(d, {"cache-dir": "mine"}, cwd=cwd).cache_dir == cwd / "mine"
@@ -475,7 +477,7 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
-                         "rebuild-stub", "keep-tests"}
+                         "rebuild-stub", "keep-tests", "exclude-lib"}
     assert all(desc for _typ, desc in KEYS.values())
 
 
@@ -503,3 +505,25 @@ def test_keep_tests_from_key_or_flag(tmp_path, cwd):
     d = project(tmp_path, 'entry = ["x"]\nkeep-tests = true\n', name="p2")
     assert resolve(d, {}, cwd=cwd).keep_tests is True
     assert resolve(project(tmp_path, 'entry = ["x"]\n', name="p3"), {"keep-tests": True}, cwd=cwd).keep_tests is True
+
+
+def test_a_string_is_a_one_item_list(tmp_path, cwd):
+    d = project(tmp_path, 'entry = "hello"\nformat = "dir"\n')
+    spec = resolve(d, {}, cwd=cwd)
+    assert spec.entries == (("hello", None),) and spec.formats == ("dir",)
+
+
+def test_current_directory_is_the_project(tmp_path):
+    d = project(tmp_path, 'entry = ["x"]\n')
+    (d / "pylock.toml").write_text("")
+    spec = resolve(None, {}, cwd=d)
+    assert spec.project_dir == d.resolve() and spec.lock == (d / "pylock.toml").resolve()
+    assert spec.output_dir == (d / "dist").resolve()
+
+
+def test_a_published_apps_lock_is_not_the_current_projects(tmp_path):
+    """--lock and --entry from inside some project without [tool.bundler]: that project is not used."""
+    here = project(tmp_path, "", name="other")
+    (tmp_path / "app.lock").write_text("")
+    spec = resolve(None, {"lock": str(tmp_path / "app.lock"), "entry": ("httpie",)}, cwd=here)
+    assert spec.project_dir is None and spec.name == "httpie"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.errors import LockError
+from bundler.errors import ConfigError, LockError
 from bundler.lock import DirectoryRef, HashedRequirement, WheelRef, read_lock
 from bundler.target import Target
 
@@ -122,7 +122,7 @@ sdist = {{ url = "https://example.org/oldpkg-0.1.tar.gz", hashes = {{ sha256 = "
         read_lock(write(tmp_path, "pylock.toml", text), host_target)
     message = str(err.value)
     assert "oldpkg 0.1 has no wheel for target linux-x86_64 (only an sdist is locked)" in message
-    assert "build a wheel" in message
+    assert "pip wheel --no-deps oldpkg==0.1 -w wheelhouse" in message
 
 
 def test_pylock_vcs_package(tmp_path: Path, host_target: Target) -> None:
@@ -179,7 +179,7 @@ def test_pylock_requires_python_mismatch(tmp_path: Path, host_target: Target) ->
 
 
 def test_missing_lock_file(tmp_path: Path, host_target: Target) -> None:
-    with pytest.raises(LockError, match="no such lock file"):
+    with pytest.raises(ConfigError, match="no such lock file"):
         read_lock(tmp_path / "pylock.toml", host_target)
 
 
@@ -264,3 +264,22 @@ def test_requirements_directory(tmp_path: Path, host_target: Target) -> None:
     assert read_lock(write(tmp_path, "requirements.txt", text), host_target) == (
         DirectoryRef("my-proj", (tmp_path / "proj").resolve()),
     )
+
+
+def test_requirements_dot_line_takes_the_projects_name(tmp_path: Path, host_target: Target) -> None:
+    """`uv pip compile --generate-hashes` writes a bare `.` for the project itself."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "My_Proj"\nversion = "1.0"\n')
+    assert read_lock(write(tmp_path, "requirements.txt", ".\n"), host_target) == (
+        DirectoryRef("my-proj", tmp_path.resolve()),
+    )
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "setup.py").write_text("from setuptools import setup\nsetup(name='old-tool', version='1')\n")
+    assert read_lock(write(legacy, "requirements.txt", "./\n"), host_target) == (
+        DirectoryRef("old-tool", legacy.resolve()),
+    )
+
+
+def test_requirements_dot_line_without_a_name(tmp_path: Path, host_target: Target) -> None:
+    with pytest.raises(LockError, match=r"line 1: the directory \. has no package name in its pyproject.toml"):
+        read_lock(write(tmp_path, "requirements.txt", ".\n"), host_target)

@@ -140,6 +140,23 @@ def test_sdist_only_package(tmp_path):
     proc, outdir = build(tmp_path, "--lock", str(lock), "--entry", "x=srconly:main")
     line = assert_error(proc, LockError, "srconly", str(lock))
     assert "sdist" in line
+    assert "`pip wheel --no-deps srconly==3.1 -w wheelhouse`" in line and "--find-links wheelhouse" in line
+    assert_no_output(outdir)
+
+
+def test_lock_for_another_python_version(tmp_path):
+    """A lock made with Python 3.12 used with a 3.11 base blames the Python version, not the target."""
+    lock = write_pylock(
+        tmp_path / "pylock.toml",
+        '[[packages]]\nname = "fastpkg"\nversion = "1.0"\n\n'
+        '[[packages.wheels]]\nname = "fastpkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"\n'
+        'url = "https://files.invalid/fastpkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"\n\n'
+        f'[packages.wheels.hashes]\nsha256 = "{"ab" * 32}"\n',
+    )
+    proc, outdir = build(tmp_path, "--lock", str(lock), "--entry", "x=fastpkg:main")
+    line = assert_error(proc, LockError, "fastpkg", str(lock))
+    assert "locked for Python 3.12 only" in line and "the base interpreter is Python 3.11" in line
+    assert "--python python3.12" in line
     assert_no_output(outdir)
 
 
@@ -170,9 +187,10 @@ def test_lock_valid_toml_but_not_pylock(tmp_path, body):
 
 
 def test_lock_file_does_not_exist(tmp_path):
+    """Exit 3 (configuration) for a --lock path as for the default lookup: the README's one code for it."""
     missing = tmp_path / "nosuch" / "pylock.toml"
     proc, outdir = build(tmp_path, "--lock", str(missing), "--entry", "x=m:f")
-    assert_error(proc, LockError, str(missing))
+    assert_error(proc, ConfigError, str(missing))
     assert_no_output(outdir)
 
 
@@ -314,9 +332,9 @@ def test_verbose_shows_traceback(tmp_path):
     outdir = tmp_path / "out"
     proc = run(["build", "--lock", str(missing), "--entry", "x=m:f", "--output-dir", str(outdir),
                 "--cache-dir", str(tmp_path / "cache"), "-v"], tmp_path)
-    assert proc.returncode == LockError.exit_code, proc.stderr
+    assert proc.returncode == ConfigError.exit_code, proc.stderr
     assert "Traceback" in proc.stderr
-    assert "LockError" in proc.stderr
+    assert "ConfigError" in proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[-1].startswith("bundler: error: ") and str(missing) in lines[-1]
     assert sum(line.startswith("bundler: error:") for line in lines) == 1

@@ -24,7 +24,7 @@ def test_readme_quickstart_verbatim(tmp_path, cache_dir):
     work = tmp_path / "repo"
     shutil.copytree(REPO / "examples", work / "examples", ignore=shutil.ignore_patterns("dist", "build", "*.egg-info"))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-               BUNDLER_CACHE_DIR=str(cache_dir))
+               BUNDLER_BUILD_CACHE=str(cache_dir), BUNDLER_CACHE_DIR=str(tmp_path / "unpack"))
     outputs = []
     for line in quickstart():
         proc = subprocess.run(line, shell=True, cwd=work, env=env, capture_output=True, text=True, timeout=600)
@@ -32,6 +32,26 @@ def test_readme_quickstart_verbatim(tmp_path, cache_dir):
         outputs.append(proc.stdout)
     assert "Hello, you!" in outputs[1]
     assert "verified:" in outputs[2]
+
+
+def test_readme_own_project_line_verbatim(tmp_path, cache_dir):
+    """The README's "for your own project" line, run as written beside a small setuptools project."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- quickstart-project.*?-->\s*```sh\n(.*?)```\s*<!-- /quickstart-project -->", text, re.S)
+    assert block, "README lost its own-project block"
+    (line,) = [l for l in block.group(1).splitlines() if l.strip()]
+    project = tmp_path / "my-project"
+    (project / "src" / "mytool").mkdir(parents=True)
+    (project / "src" / "mytool" / "__init__.py").write_text("def main():\n    print('mytool ran')\n")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=69"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "mytool"\nversion = "0.3"\n\n[project.scripts]\nmytool = "mytool:main"\n')
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+               BUNDLER_BUILD_CACHE=str(cache_dir), BUNDLER_CACHE_DIR=str(tmp_path / "unpack"))
+    proc = subprocess.run(line, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    out = subprocess.run([str(project / "dist" / "mytool-0.3-linux-x86_64")], env=env, capture_output=True, text=True)
+    assert out.stdout == "mytool ran\n", out.stderr
 
 
 def test_build_json_summary(tmp_path, cache_dir, app_lock):
