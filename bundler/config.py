@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .projectmeta import read_project
 
 FORMATS = ("onefile", "dir", "archive")
 #: zstd level: 9 compresses within a few percent of 12 in half the time, and 15x faster than 19
@@ -167,6 +168,9 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     if project_dir is not None and not project_dir.is_dir():
         raise ConfigError(f"project directory {project_dir}: does not exist")
     project, tool = read_pyproject(project_dir) if project_dir else ({}, {})
+    if project_dir and not project.get("name"):  # a setup.py / setup.cfg project: its literal metadata
+        meta = read_project(project_dir)
+        project = {"name": meta.name, "version": meta.version} if meta.name else project
     base = project_dir or cwd
 
     def pick(key: str) -> tuple[Any, Path]:

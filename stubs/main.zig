@@ -56,7 +56,7 @@ fn run(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env) Error!vo
     const mode = parseMode(env);
     var art = try artifact.openSelf(arena);
     if (mode == .info) {
-        sys.writeStdout(art.manifest_raw);
+        sys.writeStdout(prettyManifest(arena, art.manifest_raw));
         sys.writeStdout("\n");
         sys.exit(0);
     }
@@ -69,6 +69,13 @@ fn run(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env) Error!vo
         .extract => |dir| try extractTo(dir, &art),
     }
     sys.exit(0);
+}
+
+/// The manifest indented for a person to read (key order kept); its raw bytes if they do not
+/// parse, so that `info` still shows what a damaged file holds.
+fn prettyManifest(arena: std.mem.Allocator, raw: []const u8) []const u8 {
+    const value = std.json.parseFromSliceLeaky(std.json.Value, arena, raw, .{}) catch return raw;
+    return std.json.Stringify.valueAlloc(arena, value, .{ .whitespace = .indent_2 }) catch raw;
 }
 
 /// Finds or unpacks the runtime in the cache and execs it.

@@ -110,6 +110,7 @@ def test_golden_info_prints_the_manifest(golden_artifact):
     proc = st.run(golden_artifact, env={"BUNDLER_STUB": "info"})
     assert proc.returncode == 0
     assert json.loads(proc.stdout) == pl.read_manifest(golden_artifact)
+    assert proc.stdout.startswith(b'{\n  "app": {\n    "name": ')  # indented for a person, key order kept
 
 
 def test_golden_verify_says_ok(golden_artifact):

@@ -8,6 +8,7 @@ code) and what the build made.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -332,3 +333,28 @@ def test_uv_project(tmp_path, cache_dir, lock):
     ran = subprocess.run([str(project / "dist" / "uvapp-5.0-linux-x86_64")], capture_output=True, text=True,
                          timeout=600, env={"PATH": "/usr/bin:/bin", "BUNDLER_CACHE_DIR": str(tmp_path / "unpack")})
     assert ran.stdout == "uvapp ran\n", ran.stderr
+
+
+# --- a setup.py project without pyproject.toml ------------------------------------------------
+
+
+def test_setup_py_project_the_command_init_suggests_works(tmp_path, cache_dir):
+    project = tmp_path / "legacy"
+    (project / "legacy_tool").mkdir(parents=True)
+    (project / "legacy_tool" / "__init__.py").write_text("def main():\n    print('legacy ran')\n")
+    (project / "setup.py").write_text(
+        "from setuptools import setup\nsetup(name='legacy-tool', version='3.1', packages=['legacy_tool'],\n"
+        "      entry_points={'console_scripts': ['legacy = legacy_tool:main']})\n")
+    (project / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "tests"\n\n'
+                                         '[[packages]]\nname = "legacy-tool"\n\n[packages.directory]\npath = "."\n')
+    init = run_bundler("init", str(project))
+    line = _one_error(init, ConfigError)
+    suggested = line.split("build it with `", 1)[1].split("`", 1)[0]
+    assert suggested.startswith("bundler build ") and "--entry legacy" in suggested
+    args = suggested.split()[2:]
+    proc = _build(tmp_path, cache_dir, *args, "--compression-level", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^  fetch     1 wheel verified  \[\d+\.\d s\]$", proc.stderr, re.M), proc.stderr  # a CI log's times
+    ran = subprocess.run([str(project / "dist" / "legacy-tool-3.1-linux-x86_64")], capture_output=True, text=True,
+                         timeout=600, env={"PATH": "/usr/bin:/bin", "BUNDLER_CACHE_DIR": str(tmp_path / "unpack")})
+    assert ran.stdout == "legacy ran\n", ran.stderr
