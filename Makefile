@@ -32,7 +32,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The prebuilt stubs of a checkout (a wheel builds its own: setup.py); rebuilt when stubs/ changes.
-$(STUB_RECORD): $(STAMP) bundler/stubbuild.py $(wildcard stubs/*.zig stubs/zstd/*)
+# every file under stubs/ counts (bundler.stubbuild.source_digest), its README too
+$(STUB_RECORD): $(STAMP) bundler/stubbuild.py $(shell find stubs -type f)
 	$(PY) -m bundler.stubbuild bundler/_stubs
 
 stubs: $(STUB_RECORD)

@@ -29,7 +29,7 @@ _ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\s*=\s*(?P<value>[
 #: key -> (type, description); the README's table is this one.
 KEYS: dict[str, tuple[type, str]] = {
     "name": (str, "artifact name (default: [project].name, else the first entry point)"),
-    "version": (str, "version in output names (default: [project].version, else the entry's package)"),
+    "version": (str, "version in output names (default: [project].version, else the app's own package; letters, digits, . _ - + !)"),
     "lock": (str, "pylock.toml or hashed requirements.txt (default: pylock.toml in the project)"),
     "entry": (list, 'entry points: "NAME" (a console script of a locked package) or "NAME=module:function"'),
     "python": (str, "base CPython: an executable, a prefix directory or a python-build-standalone / "
@@ -87,6 +87,10 @@ class BundleSpec:
     gui_set: bool = False
     #: soname/DLL globs left unresolved on purpose (--exclude-lib)
     exclude_libs: tuple[str, ...] = ()
+
+
+#: a version as it may appear in a file name (PEP 440 plus what other schemes use; no path separators)
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
 
 
 def parse_entry(text: str) -> tuple[str, str | None]:
@@ -214,6 +218,10 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
         raise ConfigError(f"name {name!r}: use letters, digits, '.', '_' and '-' only")
     version_value, _ = pick("version")
+    version = version_value or project.get("version")
+    if version is not None and (not isinstance(version, str) or not _VERSION.match(version)):
+        raise ConfigError(f"version {version!r}: use letters, digits and '.', '_', '-', '+', '!' only "
+                          "(it is part of output file names)")
 
     out_value, out_base = pick("output-dir")
     output_dir = (out_base / out_value) if out_value else base / "dist"
@@ -278,7 +286,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     return BundleSpec(
         project_dir=project_dir.resolve() if project_dir else None,
         name=name,
-        version=version_value or project.get("version"),
+        version=version,
         lock=lock,
         entries=entries,
         python=python_value,

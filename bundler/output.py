@@ -35,9 +35,37 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def is_bundler_output(path: Path) -> bool:
+    """Whether *path* is something bundler wrote: a single file (its trailer), a runtime directory or
+    ``.tar.zst`` (``bundler.json``; a directory from before that file: its interpreter's launcher layout)."""
+    from .payload import read_trailer
+
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        if (path / RUNTIME_MANIFEST).is_file():
+            return True
+        return (path / "python.exe").is_file() or any((path / "bin").glob("python3*"))
+    try:
+        if path.name.endswith(".tar.zst"):
+            read_runtime_manifest(path)
+        else:
+            read_trailer(path)
+        return True
+    except PayloadError:
+        return False
+
+
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of *final*; on success it replaces *final*, on error it vanishes."""
+    """Yield a temporary sibling of *final*; on success it replaces *final*, on error it vanishes.
+
+    Something at *final* that bundler did not make (a source directory, any other file) is never
+    replaced: the build stops with an OutputError before writing anything.
+    """
+    if (final.exists() or final.is_symlink()) and not is_bundler_output(final):
+        raise OutputError(f"{final}: exists and is not a bundler output, so it is not replaced; move it away "
+                          "or choose another --output-dir or --name")
     parent = ensure_writable_dir(final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
     work = tmp / final.name

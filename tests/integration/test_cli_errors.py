@@ -368,3 +368,33 @@ def test_help(tmp_path):
     assert "PROJECT_DIR" in sub.stdout
     short = run(["build", "-h"], tmp_path)
     assert short.returncode == 0 and short.stdout == sub.stdout
+
+
+# --- outputs stay where they belong ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["../../../x", "1.0/evil", ".hidden", "1 0"])
+def test_version_that_is_not_a_file_name_part(tmp_path, pure_lock, version):
+    proc, outdir = build(tmp_path, "--lock", str(pure_lock), "--entry", "x=plain:__version__", "--version", version)
+    assert_error(proc, ConfigError, repr(version))
+    assert_no_output(outdir)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["pylock.toml", "wheels"])
+
+
+def test_an_output_never_replaces_what_bundler_did_not_make(tmp_path, pure_lock):
+    """--name src in a project directory must not replace the project's own src/."""
+    out = tmp_path / "proj"
+    (out / "src").mkdir(parents=True)
+    (out / "src" / "main.py").write_text("my sources\n")
+    args = ["build", "--lock", str(pure_lock), "--entry", "x=plain:__version__", "--name", "src", "--format", "dir",
+            "--output-dir", str(out), "--cache-dir", str(tmp_path / "cache"), "-q"]
+    proc = run(args, tmp_path)
+    assert_error(proc, OutputError, str(out / "src"))
+    assert (out / "src" / "main.py").read_text() == "my sources\n"
+    assert sorted(p.name for p in out.iterdir()) == ["src"]
+    (out / "src" / "main.py").unlink()
+    (out / "src").rmdir()
+    assert run(args, tmp_path).returncode == 0  # now bundler's own output:
+    again = run(args, tmp_path)  # and a rebuild replaces it
+    assert again.returncode == 0, again.stderr
+    assert (out / "src" / "bundler.json").is_file()
