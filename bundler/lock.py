@@ -76,11 +76,25 @@ def read_lock(path: Path, target: Target) -> tuple[LockedItem, ...]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LockError(f"{path}: cannot read it ({exc}); pass a readable UTF-8 lock file") from exc
-    if is_valid_pylock_path(path):
-        items = _read_pylock(path, text, target)
-    else:
-        items = _read_requirements(path, text, target)
+    try:
+        if is_valid_pylock_path(path):
+            items = _read_pylock(path, text, target)
+        else:
+            items = _read_requirements(path, text, target)
+    except _BadPath as exc:
+        raise LockError(f"{path}: the path {exc.args[0]!r} holds a NUL byte; fix that entry or re-lock") from exc
+    except RecursionError as exc:  # e.g. TOML arrays nested 100,000 deep
+        raise LockError(f"{path}: nested too deeply to be a lock file; fix the file or re-lock") from exc
     return tuple(sorted(items, key=lambda item: item.name))
+
+
+class _BadPath(ValueError):
+    """A lock entry's path that no file system can hold (read_lock names the lock file)."""
+
+
+def _one_line(exc: Exception) -> str:
+    """packaging's parse errors span three lines (message, the text, a caret): keep the message."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
 
 
 # --- pylock.toml --------------------------------------------------------------------------
@@ -105,13 +119,13 @@ def _parse_pylock(path: Path, text: str) -> Pylock:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LockError(f"{path}: is not valid TOML ({exc}); fix the syntax or re-lock") from exc
+        raise LockError(f"{path}: is not valid TOML ({_one_line(exc)}); fix the syntax or re-lock") from exc
     try:
         return Pylock.from_dict(data)
     except PylockUnsupportedVersionError as exc:
         raise LockError(f"{path}: {exc}; re-lock with a tool that writes lock-version 1.0") from exc
     except PylockValidationError as exc:
-        raise LockError(f"{path}: is not a valid pylock file ({exc}); fix that entry or re-lock") from exc
+        raise LockError(f"{path}: is not a valid pylock file ({_one_line(exc)}); fix that entry or re-lock") from exc
 
 
 def _failed_package(lock: Pylock, message: str) -> Package | None:
@@ -225,6 +239,8 @@ def _filename(file_path: str | None, url: str | None) -> str:
 
 def _resolve(base: Path, file_path: str) -> Path:
     """An absolute path for *file_path*, relative paths taken from the lock file's directory."""
+    if "\0" in file_path:
+        raise _BadPath(file_path)
     return (base / Path(file_path).expanduser()).resolve()
 
 
@@ -337,7 +353,7 @@ def _requirement_item(path: Path, base: Path, lineno: int, line: str, target: Ta
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
-        raise LockError(f"{path}, line {lineno}: cannot parse {text!r} ({exc}); fix the line or re-lock") from exc
+        raise LockError(f"{path}, line {lineno}: cannot parse {text!r} ({_one_line(exc)}); fix the line or re-lock") from exc
     if req.url:
         return _location_item(path, base, lineno, req.url, options, target, name=req.name, marker=req.marker)
     specs = list(req.specifier)
@@ -381,7 +397,7 @@ def _location_item(
         try:
             marker = Marker(marker_text.strip())
         except InvalidMarker as exc:
-            raise LockError(f"{path}, line {lineno}: invalid marker ({exc}); fix the line or re-lock") from exc
+            raise LockError(f"{path}, line {lineno}: invalid marker ({_one_line(exc)}); fix the line or re-lock") from exc
     url: str | None = None
     local: Path | None = None
     if location.startswith(("http://", "https://")):
@@ -438,4 +454,4 @@ def _marker_matches(path: Path, lineno: int, marker: Marker | None, target: Targ
     try:
         return marker.evaluate({**target.environment, "extra": ""})
     except (UndefinedComparison, UndefinedEnvironmentName) as exc:
-        raise LockError(f"{path}, line {lineno}: cannot evaluate marker {marker} ({exc}); fix the line or re-lock") from exc
+        raise LockError(f"{path}, line {lineno}: cannot evaluate marker {marker} ({_one_line(exc)}); fix the line or re-lock") from exc

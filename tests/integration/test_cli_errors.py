@@ -398,3 +398,22 @@ def test_an_output_never_replaces_what_bundler_did_not_make(tmp_path, pure_lock)
     again = run(args, tmp_path)  # and a rebuild replaces it
     assert again.returncode == 0, again.stderr
     assert (out / "src" / "bundler.json").is_file()
+
+
+# --- lock files that used to end in an internal error ----------------------------------------
+
+
+@pytest.mark.parametrize("name, body, words", [
+    ("pylock.toml", 'lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\nname = "a"\nversion = "1"\n'
+                    '[[packages.wheels]]\nname = "a-1-py3-none-any.whl"\npath = "a\\u0000b.whl"\n'
+                    f'[packages.wheels.hashes]\nsha256 = "{"0" * 64}"\n', "NUL byte"),
+    ("pylock.toml", 'lock-version = "1.0"\nx = ' + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    ("requirements.txt", f'click==8.1.8 ; python_version >< "3" --hash=sha256:{"0" * 64}\n', "Expected a marker"),
+], ids=["nul-in-path", "deep-toml", "bad-marker"])
+def test_hostile_locks_end_in_one_line(tmp_path, name, body, words):
+    lock = tmp_path / name
+    lock.write_text(body)
+    proc, outdir = build(tmp_path, "--lock", str(lock), "--entry", "x=m:f")
+    line = assert_error(proc, LockError, str(lock))
+    assert words in line
+    assert_no_output(outdir)
