@@ -37,15 +37,13 @@ def ensure_writable_dir(path: Path) -> Path:
 
 def is_bundler_output(path: Path) -> bool:
     """Whether *path* is something bundler wrote: a single file (its trailer), a runtime directory or
-    ``.tar.zst`` (``bundler.json``; a directory from before that file: its interpreter's launcher layout)."""
+    ``.tar.zst`` (its ``bundler.json``). A look-alike (a virtualenv has ``bin/python3`` too) is not."""
     from .payload import read_trailer
 
     if path.is_symlink():
         return False
     if path.is_dir():
-        if (path / RUNTIME_MANIFEST).is_file():
-            return True
-        return (path / "python.exe").is_file() or any((path / "bin").glob("python3*"))
+        return (path / RUNTIME_MANIFEST).is_file()
     try:
         if path.name.endswith(".tar.zst"):
             read_runtime_manifest(path)

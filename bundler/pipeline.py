@@ -275,8 +275,8 @@ def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, inte
     return core
 
 
-def _onefile(spec, staged, target, interp, rel, version, items, report: Reporter, stub: Stub) -> OnefileResult:
-    app_dists = app_distributions(spec, items, staged)
+def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], report: Reporter,
+             stub: Stub) -> OnefileResult:
     layer_map = build_layer_map(
         staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
     )
@@ -431,10 +431,11 @@ def _build_rest(spec, report, interp, target, items, wheels, stub_future, timing
         rel = relocate.merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
         lap("app")
         stub = stub_future.result() if stub_future is not None else None
-        version = _version_for(spec, staged, app_distributions(spec, items, staged), report)
+        apps = app_distributions(spec, items, staged)
+        version = _version_for(spec, staged, apps, report)
         outputs: list[Path] = []
         # the single file packs the tree as it is; then a directory or archive also gets its manifest file
-        onefile = (_onefile(spec, staged, target, interp, rel, version, items, report, stub)
+        onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub)
                    if "onefile" in spec.formats else None)
         if {"dir", "archive"} & set(spec.formats):
             write_runtime_manifest(root, _manifest_core(spec, staged, target, interp, rel, version))

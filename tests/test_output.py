@@ -52,7 +52,9 @@ def test_absolute_symlink_refused_and_nothing_left(tmp_path):
 
 def test_atomic_replace_keeps_old_on_failure(tmp_path):
     final = tmp_path / "out" / "rt"
-    write_dir(_tree(tmp_path / "a"), final)
+    tree = _tree(tmp_path / "a")
+    (tree / "bundler.json").write_text("{}\n")  # a runtime as the build writes it: replaceable
+    write_dir(tree, final)
     with pytest.raises(RuntimeError):
         with atomic_path(final) as work:
             work.mkdir()
