@@ -32,9 +32,9 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The prebuilt stubs of a checkout (a wheel builds its own: setup.py); rebuilt when stubs/ changes.
-# every file under stubs/ counts (bundler.stubbuild.source_digest), its README too
-$(STUB_RECORD): $(STAMP) bundler/stubbuild.py $(shell find stubs -type f)
-	$(PY) -m bundler.stubbuild bundler/_stubs
+# every file under stubs/ counts (bundler.output.stubbuild.source_digest), its README too
+$(STUB_RECORD): $(STAMP) bundler/output/stubbuild.py $(shell find stubs -type f)
+	$(PY) -m bundler.output.stubbuild bundler/_stubs
 
 stubs: $(STUB_RECORD)
 

@@ -2,7 +2,7 @@
 
 Everything else is declared in pyproject.toml. The stubs are compiled from
 stubs/ (Zig sources and libzstd's decoder, both in the sdist) by
-bundler/stubbuild.py with the pinned Zig, a build requirement; nothing is
+bundler/output/stubbuild.py with the pinned Zig, a build requirement; nothing is
 fetched. The module is loaded by its path: bundler's runtime dependencies
 are not installed in the build environment.
 """
@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _stubbuild():
-    spec = importlib.util.spec_from_file_location("_bundler_stubbuild", HERE / "bundler" / "stubbuild.py")
+    spec = importlib.util.spec_from_file_location("_bundler_stubbuild", HERE / "bundler" / "output" / "stubbuild.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)

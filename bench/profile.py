@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (bench/run.py)
 
-from bundler import payload  # noqa: E402  (run.py put the repository on sys.path)
+from bundler.output import payload
 
 PROF = bench.WORK / "profile"
 

@@ -205,10 +205,11 @@ def ensure_hyperfine() -> None:
 
 def locked_wheels(app: App) -> list[Path]:
     """The app's locked wheels (not the app itself), fetched and verified by bundler's own code."""
-    from bundler.fetch import FetchOptions, fetch_all
-    from bundler.interpreter import find_python, probe
-    from bundler.lock import WheelRef, read_lock
-    from bundler.target import target_for
+    from bundler.base.probe import find_python, probe
+    from bundler.base.target import target_for
+    from bundler.deps.fetch import fetch_all
+    from bundler.deps.lock import WheelRef, read_lock
+    from bundler.deps.options import FetchOptions
 
     target = target_for(probe(find_python(str(base_python()))))
     items = [i for i in read_lock(ROOT / "examples" / app.example / "pylock.toml", target) if isinstance(i, WheelRef)]
@@ -290,7 +291,7 @@ sys.exit(0 if sys.argv[3] in code.co_consts else 1)
 def check_edit(app: App, tool: str, artifact: Path) -> None:
     """The rebuilt artifact holds the last edit (so the rebuild time is that of a real rebuild)."""
     if tool == "bundler":
-        from bundler import payload
+        from bundler.output import payload
 
         trailer = payload.read_trailer(artifact)
         manifest = payload.read_manifest(artifact, trailer)
@@ -537,7 +538,7 @@ def starts(app: App, artifacts: dict[str, Path], res: Results, runs: int, fs: Pa
 
 def bench_zig() -> Path:
     """stubs/bench.zig, built like the stub (bundler.stubbuild's flags and libzstd), cached by its inputs."""
-    from bundler import stubbuild as sb
+    from bundler.output import stubbuild as sb
 
     src = sb.CHECKOUT_SOURCES
     zig = sb.zig_command()
@@ -554,7 +555,7 @@ def bench_zig() -> Path:
 
 
 def decoder(app: App, artifact: Path, wheelhouse: Path, res: Results, runs: int, fs: Path) -> None:
-    from bundler import payload
+    from bundler.output import payload
 
     trailer = payload.read_trailer(artifact)
     manifest = payload.read_manifest(artifact, trailer)
@@ -596,7 +597,7 @@ def levels(app: App, artifact: Path, res: Results) -> None:
 
     import zstandard
 
-    from bundler import payload
+    from bundler.output import payload
 
     trailer = payload.read_trailer(artifact)
     manifest = payload.read_manifest(artifact, trailer)
@@ -621,7 +622,7 @@ def levels(app: App, artifact: Path, res: Results) -> None:
 
 
 def levels_table(res: Results, apps: list[App]) -> str:
-    from bundler.config import DEFAULT_LEVEL
+    from bundler.config.spec import DEFAULT_LEVEL
 
     keys = [a.key for a in apps if a.key in res.levels]
     head = "| level | " + " | ".join(f"{k}: size, compress time" for k in keys) + " |"

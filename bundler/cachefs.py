@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import CacheError
+from bundler.errors import CacheError
 
 #: the marker a directory entry holds once it is complete (written before the rename)
 COMPLETE = ".complete"

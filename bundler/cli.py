@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .config import FORMATS, resolve
-from .errors import BundlerError
-from .report import counted, human_size
+from bundler import __version__
+from bundler.config.spec import FORMATS, resolve
+from bundler.errors import BundlerError
+from bundler.report import counted, human_size
 
 _VERBOSE = {"level": 1}
 
@@ -74,8 +74,8 @@ def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **
     import json
     import time
 
-    from .pipeline import build_all
-    from .report import TerminalReporter
+    from bundler.pipeline import build_all
+    from bundler.report import TerminalReporter
 
     started = time.monotonic()
     _VERBOSE["level"] = 0 if quiet else 1 + verbose
@@ -108,7 +108,7 @@ def init(project_dir: Path, dry_run: bool, create: bool) -> None:
     setup.cfg or setup.py) and finds its lock file (pylock.toml, pylock.*.toml,
     or a requirements file with hashes).
     """
-    from .initcfg import apply_init, plan_init
+    from bundler.config.initcmd import apply_init, plan_init
 
     plan = plan_init(project_dir, create=create)
     if dry_run:
@@ -198,7 +198,7 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
     """
     import json
 
-    from . import payload
+    from bundler.output import payload
 
     _VERBOSE["level"] = 1 + verbose
     if artifact.is_dir() or artifact.name.endswith(".tar.zst"):
@@ -249,7 +249,7 @@ def _inspect_runtime(path: Path, verify: bool, as_json: bool) -> None:
     """``inspect`` of a ``dir`` or ``archive`` output: the manifest file at its root (FORMAT.md)."""
     import json
 
-    from .output import read_runtime_manifest, verify_runtime
+    from bundler.output.tree import read_runtime_manifest, verify_runtime
 
     manifest = read_runtime_manifest(path)
     checked = verify_runtime(path, manifest) if verify else None

@@ -11,28 +11,47 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import finalize as fin
-from . import basecache, payload, relocate
 from packaging.utils import canonicalize_name
 
-from .binfmt import BinaryFormat, lief_log
-from .config import BundleSpec
-from .digest import sha256_file
-from .errors import ConfigError, InterpreterError
-from .fetch import FetchOptions, fetch_all
-from .formats import kit_for
-from .guidetect import gui_reason
-from .install import console_scripts, install_wheels, installed_versions, write_entries
-from .interpreter import BaseInterpreter, load_base
-from .layers import build_layer_map
-from .lock import DirectoryRef, read_lock
-from .onefile import OnefileResult, write_onefile
-from .output import ensure_writable_dir, source_date_epoch, write_archive, write_dir, write_runtime_manifest
-from .report import Reporter, counted, human_size
-from .stage import StagedRuntime, stage
-from .stub import Stub, stub_for
-from .target import Target, target_for
-from .testdirs import SuitesLeftOut
+from bundler.base.load import load_base
+from bundler.base.model import BaseInterpreter
+from bundler.base.target import Target, target_for
+from bundler.binfmt.interface import BinaryFormat, lief_log
+from bundler.config.spec import BundleSpec
+from bundler.deps.fetch import fetch_all
+from bundler.deps.gui import gui_reason
+from bundler.deps.lock import DirectoryRef, read_lock
+from bundler.deps.options import FetchOptions
+from bundler.digest import sha256_file
+from bundler.errors import ConfigError, InterpreterError
+from bundler.output import payload
+from bundler.output.layers import build_layer_map
+from bundler.output.onefile import OnefileResult, write_onefile
+from bundler.output.stub import Stub, stub_for
+from bundler.output.tree import (
+    ensure_writable_dir,
+    source_date_epoch,
+    write_archive,
+    write_dir,
+    write_runtime_manifest,
+)
+from bundler.relocate.apply import apply as apply_plan
+from bundler.relocate.apply import merge_reports
+from bundler.relocate.kits import kit_for
+from bundler.relocate.model import RelocationReport
+from bundler.relocate.plan import plan as plan_relocation
+from bundler.relocate.verify import verify as verify_relocation
+from bundler.report import Reporter, counted, human_size
+from bundler.runtime import cache as basecache
+from bundler.runtime import finalize as fin
+from bundler.runtime.install import (
+    console_scripts,
+    install_wheels,
+    installed_versions,
+    write_entries,
+)
+from bundler.runtime.stage import StagedRuntime, stage
+from bundler.runtime.testdirs import SuitesLeftOut
 
 
 @dataclass(frozen=True)
@@ -41,7 +60,7 @@ class BuildResult:
     version: str
     target: str
     outputs: tuple[Path, ...]
-    relocation: relocate.RelocationReport
+    relocation: RelocationReport
     python: str
     wheels: tuple[str, ...]
     timings: tuple[tuple[str, float], ...] = field(default=())
@@ -65,13 +84,13 @@ def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | 
 def relocate_runtime(
     staged: StagedRuntime, target: Target, interp: BaseInterpreter, report: Reporter = Reporter(),
     only: set[str] | None = None, lib_path: tuple[Path, ...] = (), exclude: tuple[str, ...] = (),
-) -> relocate.RelocationReport:
+) -> RelocationReport:
     """Relocate every binary of the runtime, or only the new ones listed in *only*."""
     root = Path(os.path.realpath(staged.root))
     kit = kit_for(target, interp, root, staged.python, lib_path)
     fmt, arch = kit.fmt, target.arch
     binaries = collect_binaries(root, fmt, arch, only)
-    plan = relocate.plan(
+    plan = plan_relocation(
         root,
         binaries,  # type: ignore[arg-type]
         dict(staged.origins),
@@ -88,7 +107,7 @@ def relocate_runtime(
         report.detail("relocate", f"vendor {lib.source} as {lib.dest}")
     done = iter(range(1, len(plan.edits) + 1))
     with lief_log() as lief_lines:
-        relocate.apply(root, plan, fmt, prepare=kit.prepare,
+        apply_plan(root, plan, fmt, prepare=kit.prepare,
                        progress=lambda rel: report.progress("relocate", next(done), len(plan.edits)))
     if lief_lines:
         report.stage("relocate", f"LIEF logged {counted(len(lief_lines), 'warning')} while rewriting (-v shows them; "
@@ -98,7 +117,7 @@ def relocate_runtime(
     checked = None if only is None else set(binaries) | {lib.dest for lib in plan.vendored}
     after = collect_binaries(root, fmt, arch, checked)
     rewritten = {rel for rel, _edit in plan.edits}
-    result = relocate.verify(
+    result = verify_relocation(
         root,
         after,  # type: ignore[arg-type]
         policy=kit.policy,
@@ -111,7 +130,7 @@ def relocate_runtime(
         exclude=exclude,
     )
     if target.os == "macos":
-        from .macho import macos_floor
+        from bundler.binfmt.macho.parse import macos_floor
 
         result = dataclasses.replace(result, macos_minimum=macos_floor([root / rel for rel in after], arch))
     return result
@@ -173,7 +192,7 @@ def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root
                                 f"{counted(len(rel.vendored), 'library')} vendored" + _tests_note(left_out))
         if left_out.kept:
             report.detail("install", f"tests kept (the package's own code imports them): {', '.join(left_out.kept)}")
-        full = basecache.BaseRuntime(base.staged, relocate.merge_reports(base.relocation, rel))
+        full = basecache.BaseRuntime(base.staged, merge_reports(base.relocation, rel))
         basecache.save(spec.cache_dir, key, full)
         return full
 
@@ -181,7 +200,7 @@ def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root
 def _add_wheels(staged: StagedRuntime, target: Target, interp: BaseInterpreter, wheels: list[Path],
                 spec: BundleSpec, report: Reporter, what: str,
                 entries: tuple[tuple[str, str | None], ...] = (), keep_tests: bool = True,
-                ) -> tuple[relocate.RelocationReport, SuitesLeftOut]:
+                ) -> tuple[RelocationReport, SuitesLeftOut]:
     """Install *wheels* (and *entries*' launchers) on a finished runtime; relocate and compile only what they add."""
     before = _files(staged.root)
     left_out = install_wheels(staged, wheels, keep_tests=keep_tests, progress=lambda d, t: report.progress(what, d, t))
@@ -204,7 +223,7 @@ def _tests_note(left_out: SuitesLeftOut) -> str:
 
 
 def add_app(staged: StagedRuntime, target: Target, interp: BaseInterpreter, apps: list[Path], spec: BundleSpec,
-            report: Reporter) -> relocate.RelocationReport:
+            report: Reporter) -> RelocationReport:
     """The app's own wheels and entry launchers on top of the base runtime."""
     rel, _ = _add_wheels(staged, target, interp, apps, spec, report, "app", spec.entries)
     report.stage("install", f"{counted(len(apps), 'app wheel')}, {counted(len(spec.entries), 'entry point')}")
@@ -254,9 +273,9 @@ def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Stub:
 
 
 def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, interp: BaseInterpreter,
-                   rel: relocate.RelocationReport, version: str) -> dict:
+                   rel: RelocationReport, version: str) -> dict:
     """What every output says about itself (the single file adds its stub and payload; FORMAT.md)."""
-    from . import __version__
+    from bundler import __version__
 
     core = {
         "format": payload.FORMAT_VERSION,
@@ -428,7 +447,7 @@ def _build_rest(spec, report, interp, target, items, wheels, stub_future, timing
         base = base_runtime(interp, target, deps, root, spec, report)
         lap("base")
         staged = base.staged
-        rel = relocate.merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
+        rel = merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
         lap("app")
         stub = stub_future.result() if stub_future is not None else None
         apps = app_distributions(spec, items, staged)

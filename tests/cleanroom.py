@@ -2,7 +2,7 @@
 
 The room is a directory tree that contains nothing but
 
-* the glibc/manylinux system libraries named in ``bundler/policy/manylinux.json``
+* the glibc/manylinux system libraries named in ``bundler/relocate/policy/manylinux.json``
   (those of them that exist on the host), copied to ``/lib/<triplet>/<soname>``,
 * the dynamic loader at its ABI path (``/lib64/ld-linux-x86-64.so.2`` on x86_64)
   and next to the other libraries,
@@ -64,6 +64,8 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from bundler.relocate.policy import load_policy
+
 __all__ = [
     "CleanRoom",
     "require_root_tools",
@@ -86,8 +88,6 @@ ROOM_HOME = "/home/user"
 DEFAULT_PATH = "/bin:/usr/bin"
 DEFAULT_LANG = "C.UTF-8"
 
-_REPO = Path(__file__).resolve().parents[1]
-_POLICY_FALLBACK = _REPO / "bundler" / "policy" / "manylinux.json"
 
 # Host tools used by ``run`` (run as root, outside the room).
 _HOST_TOOLS = ("unshare", "mount", "sh")
@@ -191,16 +191,6 @@ def _arch() -> str:
         raise RuntimeError(f"clean room: unsupported host architecture {machine!r}")
     return machine
 
-
-def _load_policy() -> dict:
-    """The manylinux system-library policy shipped with bundler."""
-    try:
-        from importlib.resources import files
-
-        text = files("bundler").joinpath("policy/manylinux.json").read_text(encoding="utf-8")
-    except Exception:  # bundler not importable: read it from the checkout
-        text = _POLICY_FALLBACK.read_text(encoding="utf-8")
-    return json.loads(text)
 
 
 def _elf_info(path: Path) -> tuple[int, bool] | None:
@@ -544,7 +534,7 @@ class CleanRoom:
                 )
         room = cls(root, arch)
         triplet = _ARCH[arch]["triplet"]
-        policy = _load_policy()
+        policy = load_policy("manylinux")
         r = room.root
         _mkdir(r, 0o755)
         for d in ("bin", "usr", "usr/bin", "etc", "home", "proc", "dev", "lib", f"lib/{triplet}"):
@@ -556,7 +546,7 @@ class CleanRoom:
 
         # System libraries: exactly the policy's sonames that the host has.
         libdir = r / "lib" / triplet
-        for soname in policy["system_libraries"]:
+        for soname in sorted(policy.system_libraries):
             if libs_from is None:
                 src = resolve_host_library(soname, arch)
             else:
@@ -568,7 +558,7 @@ class CleanRoom:
             room.libraries[soname] = f"/lib/{triplet}/{soname}"
 
         # The loader at its ABI path (what PT_INTERP of every binary names).
-        loader = policy["loaders"][arch]
+        loader = policy.loader(arch)
         loader_name = Path(loader).name
         if loader_name not in room.libraries:
             where = "host" if libs_from is None else f"sysroot {libs_from}"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.interpreter import probe
-from bundler.target import Target, target_for
+from bundler.base.probe import probe
+from bundler.base.target import Target, target_for
 
 
 @pytest.fixture(scope="session")

@@ -46,11 +46,11 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from cleanroom import (
-    CleanRoom,
     ROOM_GID,
     ROOM_HOME,
     ROOM_UID,
     ROOM_USER,
+    CleanRoom,
     _elf_info,
     binfmt_handler,
     resolve_sysroot_library,

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundler import payload as pl
+from bundler.output import payload as pl
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 import golden  # noqa: E402

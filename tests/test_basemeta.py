@@ -8,17 +8,17 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from packaging.tags import Tag
-
 from bases import macos_pbs_archive, windows_embeddable_zip, windows_helper_dll
 from native import universal, zig_cc
+from packaging.tags import Tag
 
-from bundler import basemeta
-from bundler.config import resolve
+from bundler.base import files as basemeta
+from bundler.base.archives import unpack
+from bundler.base.load import load_base
+from bundler.base.target import target_for
+from bundler.config.spec import resolve
 from bundler.errors import ConfigError, InterpreterError
-from bundler.interpreter import load_base
 from bundler.pipeline import bases_for
-from bundler.target import target_for
 
 
 def _linux_prefix(root: Path, target: str = "aarch64-linux-gnu.2.17") -> Path:
@@ -61,7 +61,7 @@ def test_python_build_standalone_archive_for_macos(tmp_path: Path) -> None:
 
 def test_macos_minimum_from_the_executable_without_python_json(tmp_path: Path) -> None:
     archive = macos_pbs_archive(tmp_path)
-    root = basemeta.unpack(archive, tmp_path / "cache") / "python"
+    root = unpack(archive, tmp_path / "cache") / "python"
     (root / "PYTHON.json").unlink()
     interp = basemeta.describe(root, tmp_path / "cache")
     assert interp.macos_minimum == "11.0" and interp.full_version == "3.11.9"

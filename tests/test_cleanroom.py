@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from cleanroom import BUSYBOX, CleanRoom, _is_static_elf, require_root_tools
 
-from cleanroom import BUSYBOX, CleanRoom, _is_static_elf, _load_policy, require_root_tools
+from bundler.relocate.policy import load_policy
 
 ARGV_PROGRAM = r"""
 #include <stdio.h>
@@ -80,11 +81,11 @@ def test_busybox_shell_runs_as_unprivileged_user(room: CleanRoom) -> None:
 
 
 def test_room_holds_only_system_libraries_and_busybox(room: CleanRoom) -> None:
-    policy = _load_policy()
+    policy = load_policy("manylinux")
     libdir = room.root / "lib" / "x86_64-linux-gnu"
     present = sorted(p.name for p in libdir.iterdir())
     assert present == sorted(room.libraries)
-    assert set(present) <= set(policy["system_libraries"])
+    assert set(present) <= policy.system_libraries
     assert {"libc.so.6", "ld-linux-x86-64.so.2"} <= set(present)
     assert (room.root / "lib64" / "ld-linux-x86-64.so.2").is_file()
     # Every file in the room, by in-room path.

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bundler.config import DEFAULT_LEVEL, KEYS, default_cache_dir, parse_entry, read_pyproject, resolve
+from bundler.config.spec import (
+    DEFAULT_LEVEL,
+    KEYS,
+    default_cache_dir,
+    parse_entry,
+    read_pyproject,
+    resolve,
+)
 from bundler.errors import ConfigError
 
 

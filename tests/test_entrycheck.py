@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from bundler.entrycheck import binds, check_entry, find_module
+from bundler.runtime.entrycheck import binds, check_entry, find_module
 
 
 @pytest.fixture

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from wheelfactory import make_wheel, sha256_of
 
+from bundler.base.target import Target
+from bundler.deps.fetch import FetchedWheel, fetch_all
+from bundler.deps.lock import DirectoryRef, HashedRequirement, WheelRef
+from bundler.deps.options import FetchOptions
 from bundler.errors import BuildError, FetchError
-from bundler.fetch import FetchedWheel, FetchOptions, fetch_all
-from bundler.lock import DirectoryRef, HashedRequirement, WheelRef
-from bundler.target import Target
 
 SETUPTOOLS = "setuptools==80.9.0"
 

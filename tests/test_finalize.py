@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bundler.finalize import sysconfigdata_source
+from bundler.runtime.finalize import sysconfigdata_source
 
 ORIGINAL = """# system configuration generated and used by the sysconfig module
 build_time_vars = {'prefix': '/root/.pyenv/versions/3.11.7',

@@ -13,8 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from cleanroom import CleanRoom, _load_policy, binfmt_handler
+from cleanroom import CleanRoom, binfmt_handler
 from foreign import (
     ARM64_PACKAGES,
     QEMU_AARCH64,
@@ -29,6 +28,8 @@ from foreign import (
     sysroot_room,
 )
 from native import zig_cc
+
+from bundler.relocate.policy import load_policy
 
 TARGET = "aarch64-linux-gnu.2.17"
 APP_DIR = "/opt/app ü"
@@ -214,16 +215,16 @@ def test_register_binfmt_fallback_registers_a_working_handler(aroom: CleanRoom, 
 
 
 def test_aarch64_room_holds_only_the_policy_system_libraries(aroom: CleanRoom) -> None:
-    policy = _load_policy()
+    policy = load_policy("manylinux")
     libdir = aroom.root / "lib" / "aarch64-linux-gnu"
     present = sorted(p.name for p in libdir.iterdir())
     assert aroom.arch == "aarch64"
     assert present == sorted(aroom.libraries)
-    assert set(present) <= set(policy["system_libraries"])
+    assert set(present) <= policy.system_libraries
     assert {"ld-linux-aarch64.so.1", "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0",
             "libgcc_s.so.1", "libstdc++.so.6"} <= set(present)
     assert all(e_machine(libdir / name) == 183 for name in present)
-    loader = aroom.root / policy["loaders"]["aarch64"].lstrip("/")
+    loader = aroom.root / policy.loader("aarch64").lstrip("/")
     assert loader.is_file() and not loader.is_symlink() and e_machine(loader) == 183
     # (other tests of this module put their programs under /opt)
     top = sorted(p.name for p in aroom.root.iterdir() if p.name != "opt")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from bundler.guidetect import gui_reason, imports_tkinter
-
 from wheelfactory import make_wheel
+
+from bundler.deps.gui import gui_reason, imports_tkinter
 
 
 @pytest.mark.parametrize("source, expected", [

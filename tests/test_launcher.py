@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bundler import launcher
+from bundler.runtime import launchers as launcher
 
 
 def _fake_runtime(root: Path) -> Path:

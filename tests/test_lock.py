@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bundler.base.target import Target
+from bundler.deps.lock import DirectoryRef, HashedRequirement, WheelRef, read_lock
 from bundler.errors import ConfigError, LockError
-from bundler.lock import DirectoryRef, HashedRequirement, WheelRef, read_lock
-from bundler.target import Target
 
 H1 = "a" * 64
 H2 = "b" * 64

@@ -18,24 +18,21 @@ from pathlib import Path
 import apple_platform
 import lief
 import pytest
+from native import macho_dylib, universal, zig_cc
 
-from bundler import codesign
-from bundler.binfmt import BinaryEdit, BinaryInfo
-from bundler.errors import BundlerError, ConfigError, RelocationError
-from bundler.macho import (
+from bundler.binfmt.interface import BinaryEdit, BinaryInfo
+from bundler.binfmt.macho import codesign
+from bundler.binfmt.macho.format import MachOFormat, MachOResolver, unique_name
+from bundler.binfmt.macho.parse import (
     LC_CODE_SIGNATURE,
-    MachOFormat,
-    MachOResolver,
     header,
     load_commands,
     macos_floor,
     minimum_macos,
     slices,
-    unique_name,
 )
-from bundler.policy import load_policy
-
-from native import macho_dylib, universal, zig_cc
+from bundler.errors import BundlerError, ConfigError, RelocationError
+from bundler.relocate.policy import load_policy
 
 lief.logging.disable()
 

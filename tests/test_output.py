@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from bundler.errors import OutputError
-from bundler.output import atomic_path, read_archive_names, write_archive, write_dir
+from bundler.output.tree import (
+    atomic_path,
+    read_archive_names,
+    write_archive,
+    write_dir,
+)
 
 
 def _tree(root: Path) -> Path:
@@ -32,7 +37,10 @@ def test_archive_is_byte_identical_across_builds(tmp_path):
 
 
 def test_source_date_epoch_honoured(tmp_path, monkeypatch):
-    import tarfile, io, zstandard
+    import io
+    import tarfile
+
+    import zstandard
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     out = write_archive(_tree(tmp_path / "a"), tmp_path / "x.tar.zst", "x", level=1)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler import payload as pl
 from bundler.errors import PayloadError
-from bundler.layers import build_layer_map
+from bundler.output import payload as pl
+from bundler.output.layers import build_layer_map
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 import golden  # noqa: E402

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pefile
 import pytest
-
-from bundler.binfmt import BinaryEdit, BinaryInfo
-from bundler.errors import RelocationError
-from bundler.pe import NAMES_SECTION, PeFormat, PeResolver, unique_name
-from bundler.policy import load_policy
 from native import zig_cc, zig_cc_delayload
 from winetools import run_wine
+
+from bundler.binfmt.interface import BinaryEdit, BinaryInfo
+from bundler.binfmt.pe import NAMES_SECTION, PeFormat, PeResolver, unique_name
+from bundler.errors import RelocationError
+from bundler.relocate.policy import load_policy
 
 WIN64 = "x86_64-windows-gnu"
 PE = PeFormat()

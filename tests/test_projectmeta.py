@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bundler.projectmeta import read_project
+from bundler.config.project import read_project
 
 
 def test_pyproject(tmp_path):

@@ -8,16 +8,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from bundler import relocate
-from bundler.digest import sha256_file
-from bundler.elf import ElfFormat, glibc_floor
-from bundler.errors import RelocationError
-from bundler.ldpath import Resolver
-from bundler.pipeline import collect_binaries
-from bundler.policy import load_policy
-
 from native import shared_lib, zig_cc
+
+from bundler.binfmt.elf import ElfFormat, glibc_floor
+from bundler.binfmt.ldpath import Resolver
+from bundler.digest import sha256_file
+from bundler.errors import RelocationError
+from bundler.pipeline import collect_binaries
+from bundler.relocate.apply import apply as apply_plan
+from bundler.relocate.model import RelocationReport, unique_name
+from bundler.relocate.plan import plan as plan_relocation
+from bundler.relocate.policy import load_policy
+from bundler.relocate.verify import verify as verify_relocation
 
 FMT = ElfFormat()
 POLICY = load_policy()
@@ -38,22 +40,22 @@ def libs(tmp_path_factory) -> Path:
 
 def _plan(root: Path, origins=None):
     binaries = collect_binaries(root, FMT, "x86_64")
-    return relocate.plan(
+    return plan_relocation(
         root, binaries, origins or {}, policy=POLICY,
         resolver=Resolver("x86_64", HOST_DIRS), read=FMT.read, digest=sha256_file,
     )
 
 
-def _relocate(root: Path, origins=None) -> relocate.RelocationReport:
+def _relocate(root: Path, origins=None) -> RelocationReport:
     plan = _plan(root, origins)
-    relocate.apply(root, plan, FMT)
-    return relocate.verify(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64",
+    apply_plan(root, plan, FMT)
+    return verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64",
                            vendored=[v.dest for v in plan.vendored], rewritten=len(plan.edits))
 
 
 def test_unique_name():
-    assert relocate.unique_name("libssl.so.3", "1a2b3c4d5e") == "libssl-1a2b3c4d.so.3"
-    assert relocate.unique_name("libtcl8.6.so", "deadbeef00") == "libtcl8.6-deadbeef.so"
+    assert unique_name("libssl.so.3", "1a2b3c4d5e") == "libssl-1a2b3c4d.so.3"
+    assert unique_name("libtcl8.6.so", "deadbeef00") == "libtcl8.6-deadbeef.so"
 
 
 def test_plan_vendors_transitively_and_is_pure(libs, tmp_path):
@@ -139,14 +141,14 @@ def test_verify_refuses_absolute_runpath_and_outside_deps(libs, tmp_path):
     (root / "bin").mkdir(parents=True)
     shutil.copy2(libs / "app", root / "bin/app")
     with pytest.raises(RelocationError, match="bin/app has the search path .* outside the runtime"):
-        relocate.verify(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64")
+        verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64")
 
 
 def test_verify_refuses_origin_escaping_root(tmp_path):
     root = tmp_path / "rt"
     shared_lib(root / "m.so", "m.so", "int m(void){return 0;}", "-Wl,-rpath,$ORIGIN/../../elsewhere")
     with pytest.raises(RelocationError, match="outside the runtime"):
-        relocate.verify(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64")
+        verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64")
 
 
 def test_foreign_architecture_binaries_are_not_touched(tmp_path):

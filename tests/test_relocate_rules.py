@@ -12,14 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from bundler import macho, pe, relocate
-from bundler.binfmt import BinaryInfo
+from bundler.binfmt import pe
+from bundler.binfmt.interface import BinaryInfo
+from bundler.binfmt.macho import format as macho
 from bundler.errors import RelocationError
-from bundler.policy import load_policy
+from bundler.relocate.model import LoaderRules
+from bundler.relocate.plan import plan as plan_relocation
+from bundler.relocate.policy import load_policy
+from bundler.relocate.verify import verify as verify_relocation
 
-PE_RULES = relocate.LoaderRules(unique_name=pe.unique_name, origin=None, rename_vendored_id=False,
+PE_RULES = LoaderRules(unique_name=pe.unique_name, origin=None, rename_vendored_id=False,
                                 name_from_file=True)
-MACHO_RULES = relocate.LoaderRules(unique_name=macho.unique_name, origin="@loader_path",
+MACHO_RULES = LoaderRules(unique_name=macho.unique_name, origin="@loader_path",
                                    install_name_prefix="@rpath/", search_in_rpath=True)
 
 
@@ -42,7 +46,7 @@ def test_pe_plan_vendors_next_to_python_with_unique_names(tmp_path: Path) -> Non
     binaries = {"python.exe": info("python311.dll", "KERNEL32.dll", "zlib1.dll"),
                 "python311.dll": info("kernel32.dll"),
                 "Lib/site-packages/pkg/_x.pyd": info("ZLIB1.DLL", "api-ms-win-crt-heap-l1-1-0.dll")}
-    plan = relocate.plan(
+    plan = plan_relocation(
         tmp_path / "rt", binaries, {}, policy=load_policy("windows"),
         resolver=DictResolver({"zlib1.dll": ext, "ZLIB1.DLL": ext}), read=lambda p: info("kernel32.dll"),
         digest=lambda p: "1a2b3c4d99", vendor_dir="", rules=PE_RULES,
@@ -69,7 +73,7 @@ def test_macho_plan_uses_rpath_names_and_loader_path(tmp_path: Path) -> None:
     }
     found = {"/opt/homebrew/lib/libfoo.1.dylib": lib,
              "@loader_path/.dylibs/libbar.dylib": tmp_path / "rt/lib/python3.11/site-packages/pkg/.dylibs/libbar.dylib"}
-    plan = relocate.plan(
+    plan = plan_relocation(
         tmp_path / "rt", binaries, {}, policy=load_policy("macos"), resolver=DictResolver(found),
         read=lambda p: info("/usr/lib/libSystem.B.dylib", soname="/opt/homebrew/lib/libfoo.1.dylib"),
         digest=lambda p: "cafef00d11", rules=MACHO_RULES,
@@ -88,11 +92,11 @@ def test_macho_plan_uses_rpath_names_and_loader_path(tmp_path: Path) -> None:
 def test_macho_verify_refuses_build_paths(tmp_path: Path) -> None:
     policy = load_policy("macos")
     with pytest.raises(RelocationError, match="build-machine install name /private/tmp/x.dylib"):
-        relocate.verify(tmp_path, {"lib/x.dylib": info(soname="/private/tmp/x.dylib")}, policy=policy,
+        verify_relocation(tmp_path, {"lib/x.dylib": info(soname="/private/tmp/x.dylib")}, policy=policy,
                         arch="arm64", rules=MACHO_RULES, resolver=DictResolver({}))
     with pytest.raises(RelocationError, match="points outside the runtime"):
-        relocate.verify(tmp_path, {"bin/p": info(rpath=("@loader_path/../../..",))}, policy=policy,
+        verify_relocation(tmp_path, {"bin/p": info(rpath=("@loader_path/../../..",))}, policy=policy,
                         arch="arm64", rules=MACHO_RULES, resolver=DictResolver({}))
     with pytest.raises(RelocationError, match="does not resolve inside"):
-        relocate.verify(tmp_path, {"bin/p": info("@rpath/libgone.dylib")}, policy=policy,
+        verify_relocation(tmp_path, {"bin/p": info("@rpath/libgone.dylib")}, policy=policy,
                         arch="arm64", rules=MACHO_RULES, resolver=DictResolver({}))

@@ -6,9 +6,9 @@ that stub followed by payload blocks written by bundler.payload.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bundler import payload as pl
-from bundler import stub as stubmod
-from bundler import stubbuild
-from bundler.errors import StubError
-
 import stubtools as st
 from stubtools import APP, golden
+
+from bundler.errors import StubError
+from bundler.output import payload as pl
+from bundler.output import stub as stubmod
+from bundler.output import stubbuild
 
 DAMAGED = 65
 USER_ARGS = ["plain", "with space", "it's \"quoted\"", "Zoë ü 漢字", "", "--flag=1", "$HOME", "*"]

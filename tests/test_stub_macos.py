@@ -12,11 +12,10 @@ from pathlib import Path
 
 import lief
 import pytest
-
-from bundler import payload as pl
-from bundler import stub as stubmod
-
 from stubtools import golden
+
+from bundler.output import payload as pl
+from bundler.output import stub as stubmod
 
 # bundler target -> (LIEF CPU type, oldest macOS it declares)
 TARGETS = {

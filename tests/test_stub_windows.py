@@ -23,14 +23,12 @@ from pathlib import Path
 
 import pefile
 import pytest
-
-from bundler import onefile
-from bundler import payload as pl
-from bundler import stub as stubmod
-from bundler import stubbuild
-from bundler.layers import LayerMap
-
 from winetools import WINE, run_wine
+
+from bundler.output import onefile, stubbuild
+from bundler.output import payload as pl
+from bundler.output import stub as stubmod
+from bundler.output.layers import LayerMap
 
 TARGET = "windows-x86_64"
 APP = "wintest"

@@ -5,10 +5,16 @@ from __future__ import annotations
 import zipfile
 
 import pytest
-
-from bundler.testdirs import SuitesLeftOut, imported_modules, installed_path, mentions_tests, plan_wheel, suite_dir
-
 from wheelfactory import make_wheel
+
+from bundler.deps.wheelpaths import installed_path
+from bundler.runtime.testdirs import (
+    SuitesLeftOut,
+    imported_modules,
+    mentions_tests,
+    plan_wheel,
+    suite_dir,
+)
 
 
 @pytest.mark.parametrize("member, expected", [

@@ -68,7 +68,7 @@ def layer_of(path: str) -> str:
 def build_block(tree: Path) -> bytes:
     """payload + manifest + trailer for *tree* (no stub)."""
     sys.path.insert(0, str(HERE.parents[1]))
-    from bundler import payload as pl
+    from bundler.output import payload as pl
 
     entries = pl.scan_tree(tree)
     layered = {name: [e for e in entries if layer_of(e.path) == name] for name in pl.LAYERS}

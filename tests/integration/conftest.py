@@ -11,11 +11,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from cleanroom import CleanRoom, require_root_tools
-from wheelfactory import sha256_of
-
 from e2e import BASES, HELLO, run_bundler  # noqa: E402
+from wheelfactory import sha256_of
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
-
+from e2e import run_bundler
 from foreign import aarch64_cleanroom, elf_machine
 
-from bundler import payload
-
-from e2e import run_bundler
+from bundler.output import payload
 
 NUMPY = "numpy-2.4.6-cp311-cp311-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl"
 NUMPY_URL = ("https://files.pythonhosted.org/packages/33/a8/6fa8c1a345a8c85dbb21932c447bee07c30a2c2a3f31e369c0a84b300147/"

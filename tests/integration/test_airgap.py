@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from cleanroom import CleanRoom, require_root_tools
-
 from e2e import REPO
 
 AIRGAP = REPO / "examples" / "airgap"

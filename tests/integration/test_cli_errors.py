@@ -19,11 +19,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bundler.errors import ConfigError, FetchError, InterpreterError, LockError, OutputError, RelocationError
-
 from native import shared_lib
 from wheelfactory import make_wheel, sha256_of
+
+from bundler.errors import (
+    ConfigError,
+    FetchError,
+    InterpreterError,
+    LockError,
+    OutputError,
+    RelocationError,
+)
 
 WRONG_SHA = "0" * 64
 FLAGS = (

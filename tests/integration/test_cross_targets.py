@@ -18,19 +18,21 @@ from pathlib import Path
 import lief
 import pefile
 import pytest
-
 from bases import (
-    macos_extension, macos_helper_dylib, macos_pbs_archive, windows_embeddable_zip, windows_extension,
+    macos_extension,
+    macos_helper_dylib,
+    macos_pbs_archive,
+    windows_embeddable_zip,
+    windows_extension,
     windows_helper_dll,
 )
+from e2e import run_bundler
 from native import shared_lib
 from wheelfactory import make_wheel, sha256_of
 from winetools import run_wine
 
-from bundler import payload
-from bundler.codesign import verify_adhoc
-
-from e2e import run_bundler
+from bundler.binfmt.macho.codesign import verify_adhoc
+from bundler.output import payload
 
 TARGETS = ("linux-x86_64", "windows-x86_64", "macos-arm64")
 MAIN = "import sys\ndef main():\n    print('tinyext main on', sys.platform)\n"

@@ -40,13 +40,13 @@ import zlib
 from pathlib import Path
 
 import pytest
-
 from cleanroom import CleanRoom, require_root_tools, resolve_host_library
 from e2e import BASES, REPO, run_bundler
 
-from bundler.elf import ElfFormat
-from bundler.interpreter import TclTk, probe
-from bundler.stage import copy_tcltk
+from bundler.base.model import TclTk
+from bundler.base.probe import probe
+from bundler.binfmt.elf import ElfFormat
+from bundler.runtime.stage import copy_tcltk
 
 GUI = REPO / "examples" / "gui"
 ART = "gui-demo-1.0.0-linux-x86_64"

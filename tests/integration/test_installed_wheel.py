@@ -24,13 +24,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from bases import macos_pbs_archive, windows_embeddable_zip, windows_helper_dll
+from e2e import HELLO, REPO
 from wheelfactory import make_wheel, sha256_of
 
-from bundler import payload, stubbuild
-
-from e2e import HELLO, REPO
+from bundler.output import payload, stubbuild
 
 BUILD_REQUIREMENTS = ("setuptools>=77", "ziglang==0.17.1")
 STUB_KEYS = {"linux-x86_64", "linux-aarch64", "windows-x86_64-console", "windows-x86_64-gui", "macos-arm64",
@@ -151,7 +149,7 @@ def test_sdist_holds_the_stub_sources_and_no_binaries(dists):
     with tarfile.open(dists["sdist"]) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
     assert {"setup.py", "LICENSE", "stubs/main.zig", "stubs/sys_windows.zig", "stubs/zstd/zstd.c",
-            "stubs/zstd/zstd.h", "stubs/zstd/LICENSE", "bundler/stubbuild.py"} <= names
+            "stubs/zstd/zstd.h", "stubs/zstd/LICENSE", "bundler/output/stubbuild.py"} <= names
     assert not [n for n in names if n.startswith("bundler/_stubs")]
 
 

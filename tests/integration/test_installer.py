@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from cleanroom import CleanRoom, require_root_tools
-
 from e2e import BASES, HELLO, REPO, run_bundler
 
 INSTALLER = REPO / "examples" / "installer"

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bundler.lock import DirectoryRef, HashedRequirement, WheelRef, read_lock
-
 from e2e import HELLO
+
+from bundler.deps.lock import DirectoryRef, HashedRequirement, WheelRef, read_lock
 
 CLICK_SHA = "63c132bbbed01578a06712a2d1f497bb62d9c1c0d329b7903a866228027263b2"
 UV = [sys.executable, "-m", "uv"]

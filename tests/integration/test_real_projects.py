@@ -14,12 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bundler.errors import ConfigError
-
+from e2e import run_bundler
 from wheelfactory import make_wheel, sha256_of
 
-from e2e import run_bundler
+from bundler.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 

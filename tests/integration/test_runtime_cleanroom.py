@@ -13,11 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from bundler.elf import ElfFormat
-from bundler.pipeline import collect_binaries
-
 from e2e import BASES, run_bundler
+
+from bundler.binfmt.elf import ElfFormat
+from bundler.pipeline import collect_binaries
 
 CHECK = r"""
 import json, os, sys, sysconfig
@@ -143,6 +142,7 @@ def test_no_absolute_search_paths_remain(runtimes, name):
 @pytest.mark.parametrize("name", sorted(BASES))
 def test_archive_holds_the_same_runtime(runtimes, name, tmp_path):
     import tarfile
+
     import zstandard
 
     (archive,) = runtimes[name].glob("hello-1.0.0-linux-x86_64.tar.zst")

@@ -1,0 +1,1 @@
+"""The locked dependencies: lock files read, wheels fetched and verified, local projects built."""

@@ -1,0 +1,1 @@
+"""What a build writes: a directory, a ``.tar.zst`` archive, or the single file (layers, payload, stub)."""

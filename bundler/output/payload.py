@@ -1,0 +1,464 @@
+"""The single-file payload: entries → layers of zstd frames → manifest → trailer.
+
+docs/FORMAT.md is the specification; this module is its Python writer and
+reader. The reader serves ``bundler inspect --verify`` and the tests; the stub
+(stubs/) is the other reader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import zstandard
+
+from bundler import cachefs
+from bundler.errors import PayloadError
+
+FORMAT_VERSION = 1
+MAGIC = b"BUNDLER\0"
+END_MAGIC = b"BNDLEND\0"
+TRAILER = struct.Struct("<8sII QQ 32s 24x 8s")
+TRAILER_SIZE = TRAILER.size  # 96
+HEADER = struct.Struct("<B3xII4xQ")  # kind, mode, path length, data length: 24 bytes
+DIR, FILE, SYMLINK = 1, 2, 3
+LAYERS = ("runtime", "dependencies", "app")
+FRAME_SIZE = 16 << 20
+MAX_PATH = 4096
+COMPLETE_MARKER = ".bundler-complete"
+
+assert TRAILER_SIZE == 96 and HEADER.size == 24
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    kind: int
+    mode: int
+    source: Path | None = None  # regular files
+    target: str | None = None  # symlinks
+
+
+@dataclass(frozen=True)
+class Frame:
+    offset: int  # relative to the payload
+    length: int
+    uncompressed_size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    files: int
+    uncompressed_size: int
+    frames: tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
+class Trailer:
+    payload_offset: int
+    payload_length: int
+    manifest_offset: int
+    manifest_length: int
+    manifest_sha256: bytes
+
+
+# ---------------------------------------------------------------- validation
+
+
+def check_path(path: str) -> None:
+    """Refuse anything FORMAT.md forbids in an entry path."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if not path or len(raw) > MAX_PATH or "\0" in path or "\\" in path or path.startswith("/"):
+        raise PayloadError(f"{path!r}: not a valid relative path for the payload")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise PayloadError(f"{path!r}: empty, '.' or '..' component in a payload path")
+
+
+def check_link(path: str, target: str) -> None:
+    """A symlink target must be relative and stay inside the root."""
+    if not target or target.startswith("/") or "\0" in target:
+        raise PayloadError(f"{path}: symlink to {target!r} is absolute or empty; only relative links inside the runtime are allowed")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise PayloadError(f"{path}: symlink to {target!r} leaves the runtime")
+
+
+# ---------------------------------------------------------------- writing
+
+
+def scan_tree(root: Path) -> list[Entry]:
+    """Every entry under *root*, sorted by path."""
+    entries: list[Entry] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+            check_path(rel)
+            st = os.lstat(full)
+            if os.path.islink(full):
+                target = os.readlink(full)
+                check_link(rel, target)
+                entries.append(Entry(rel, SYMLINK, 0o777, target=target))
+            elif os.path.isdir(full):
+                entries.append(Entry(rel, DIR, 0o755))
+            elif os.path.isfile(full):
+                entries.append(Entry(rel, FILE, 0o755 if st.st_mode & 0o111 else 0o644, source=Path(full)))
+            else:
+                raise PayloadError(f"{rel}: not a regular file, directory or symlink")
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    entries.sort(key=lambda e: e.path)
+    return entries
+
+
+def encode(entry: Entry, data: bytes = b"") -> bytes:
+    path = entry.path.encode("utf-8", "surrogateescape")
+    if entry.kind == SYMLINK:
+        data = (entry.target or "").encode("utf-8", "surrogateescape")
+    elif entry.kind == DIR:
+        data = b""
+    return HEADER.pack(entry.kind, entry.mode, len(path), len(data)) + path + data
+
+
+def frames_of(entries: Iterable[Entry], frame_size: int = FRAME_SIZE) -> Iterator[bytes]:
+    """Uncompressed frames: whole entries, a new frame once *frame_size* is reached."""
+    buf = io.BytesIO()
+    for entry in entries:
+        data = entry.source.read_bytes() if entry.kind == FILE and entry.source else b""
+        buf.write(encode(entry, data))
+        if buf.tell() >= frame_size:
+            yield buf.getvalue()
+            buf = io.BytesIO()
+    if buf.tell():
+        yield buf.getvalue()
+
+
+class FrameCache:
+    """Compressed frames keyed by the uncompressed content and the level.
+
+    A cached frame file is ``FRAME_MAGIC``, the SHA-256 of the compressed
+    bytes, then those bytes; the digest is checked on every use, so a
+    truncated or damaged file (a build killed while writing, a full disk) is
+    removed and the frame compressed again. Files are published whole
+    (cachefs); two builds compressing the same frame write the same bytes.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def _path(self, data: bytes, level: int) -> Path | None:
+        if self.directory is None:
+            return None
+        key = hashlib.sha256(data).hexdigest()
+        return self.directory / key[:2] / f"{key}-l{level}-z{zstandard.ZSTD_VERSION[0]}.{zstandard.ZSTD_VERSION[1]}.frame"
+
+    def get(self, data: bytes, level: int) -> bytes | None:
+        path = self._path(data, level)
+        if path is None or not path.is_file():
+            return None
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            return None
+        head = len(FRAME_MAGIC) + 32
+        body = blob[head:]
+        if blob[: len(FRAME_MAGIC)] == FRAME_MAGIC and blob[len(FRAME_MAGIC):head] == hashlib.sha256(body).digest():
+            return body
+        path.unlink(missing_ok=True)
+        return None
+
+    def put(self, data: bytes, level: int, compressed: bytes) -> None:
+        path = self._path(data, level)
+        if path is None:
+            return
+        try:
+            cachefs.write_file(path, FRAME_MAGIC + hashlib.sha256(compressed).digest() + compressed)
+        except OSError:
+            pass  # the cache is an optimisation: a full disk must not fail the build
+
+
+#: the first bytes of a cached frame file (FrameCache)
+FRAME_MAGIC = b"bundler-frame-1\n"
+
+
+#: bytes fed to zstd at a time, so that progress moves within a frame
+CHUNK = 1 << 20
+
+
+def compress(data: bytes, level: int, advance: Callable[[int], None] = lambda n: None) -> bytes:
+    """One zstd frame (content size and checksum written), fed in chunks; *advance* gets each chunk's size."""
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, source_size=len(data), write_checksum=True, write_content_size=True
+    )
+    out = io.BytesIO()
+    view = memoryview(data)
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(out, size=len(data), closefd=False) as w:
+        for start in range(0, len(data), CHUNK):
+            w.write(view[start:start + CHUNK])
+            advance(min(CHUNK, len(data) - start))
+    return out.getvalue()
+
+
+def compress_frames(
+    frames: Sequence[bytes], level: int, cache: FrameCache, progress: Callable[[int, int], None] = lambda d, t: None
+) -> list[tuple[bytes, bool]]:
+    """Compress frames on every CPU (zstd releases the GIL); (bytes, was_cached) in *frames* order.
+
+    *progress(done, total)* counts uncompressed bytes, so it moves while a big
+    frame is compressed. The largest frames start first, so that one big frame
+    at the end does not keep a single CPU busy while the others idle.
+    """
+    total = sum(map(len, frames))
+    done = 0
+    lock = threading.Lock()
+
+    def advance(n: int) -> None:
+        nonlocal done
+        with lock:
+            done += n
+            progress(done, total)
+
+    def one(data: bytes) -> tuple[bytes, bool]:
+        hit = cache.get(data, level)
+        if hit is not None:
+            advance(len(data))
+            return hit, True
+        out = compress(data, level, advance)
+        cache.put(data, level, out)
+        return out, False
+
+    order = sorted(range(len(frames)), key=lambda i: -len(frames[i]))
+    results: list[tuple[bytes, bool] | None] = [None] * len(frames)
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        for i, result in zip(order, pool.map(lambda i: one(frames[i]), order)):
+            results[i] = result
+    return [r for r in results if r is not None]
+
+
+@dataclass(frozen=True)
+class PackResult:
+    layers: tuple[Layer, ...]
+    payload_sha256: str
+    payload_length: int
+    uncompressed_size: int
+    file_count: int
+    frames_compressed: int
+    frames_cached: int
+
+
+def pack(
+    layered: Mapping[str, Sequence[Entry]],
+    out,
+    *,
+    level: int,
+    cache: FrameCache,
+    frame_size: int = FRAME_SIZE,
+    progress: Callable[[int, int], None] = lambda d, t: None,
+) -> PackResult:
+    """Write the payload (all frames of all layers, in LAYERS order) to *out*."""
+    seen: set[str] = set()
+    plans: list[tuple[str, list[Entry], list[bytes]]] = []
+    for name in LAYERS:
+        entries = list(layered.get(name, ()))
+        for e in entries:
+            if e.path in seen:
+                raise PayloadError(f"{e.path}: appears twice in the payload")
+            seen.add(e.path)
+        plans.append((name, entries, list(frames_of(entries, frame_size))))
+    all_frames = [f for _n, _e, frames in plans for f in frames]
+    compressed = compress_frames(all_frames, level, cache, progress)
+    digest = hashlib.sha256()
+    offset = 0
+    layers: list[Layer] = []
+    k = 0
+    for name, entries, frames in plans:
+        infos = []
+        for raw in frames:
+            data, _cached = compressed[k]
+            k += 1
+            out.write(data)
+            digest.update(data)
+            infos.append(Frame(offset, len(data), len(raw), hashlib.sha256(data).hexdigest()))
+            offset += len(data)
+        layers.append(
+            Layer(
+                name=name,
+                files=sum(1 for e in entries if e.kind != DIR),
+                uncompressed_size=sum(len(f) for f in frames),
+                frames=tuple(infos),
+            )
+        )
+    return PackResult(
+        layers=tuple(layers),
+        payload_sha256=digest.hexdigest(),
+        payload_length=offset,
+        uncompressed_size=sum(l.uncompressed_size for l in layers),
+        file_count=sum(l.files for l in layers),
+        frames_compressed=sum(1 for _d, c in compressed if not c),
+        frames_cached=sum(1 for _d, c in compressed if c),
+    )
+
+
+def manifest_bytes(manifest: Mapping) -> bytes:
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def layers_json(layers: Sequence[Layer]) -> list[dict]:
+    return [
+        {
+            "name": l.name,
+            "files": l.files,
+            "uncompressed_size": l.uncompressed_size,
+            "frames": [
+                {"offset": f.offset, "length": f.length, "uncompressed_size": f.uncompressed_size, "sha256": f.sha256}
+                for f in l.frames
+            ],
+        }
+        for l in layers
+    ]
+
+
+def trailer_bytes(payload_length: int, manifest: bytes) -> bytes:
+    return TRAILER.pack(
+        MAGIC, FORMAT_VERSION, TRAILER_SIZE, payload_length, len(manifest),
+        hashlib.sha256(manifest).digest(), END_MAGIC,
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_trailer(path: Path) -> Trailer:
+    size = path.stat().st_size
+    if size < TRAILER_SIZE:
+        raise PayloadError(f"{path}: too small to be a bundler artifact (truncated?)")
+    with open(path, "rb") as f:
+        f.seek(size - TRAILER_SIZE)
+        raw = f.read(TRAILER_SIZE)
+    magic, version, tsize, p_len, m_len, m_sha, end = TRAILER.unpack(raw)
+    if magic != MAGIC or end != END_MAGIC:
+        raise PayloadError(f"{path}: no bundler trailer at the end (not an artifact, or truncated)")
+    if version != FORMAT_VERSION or tsize != TRAILER_SIZE:
+        raise PayloadError(f"{path}: format version {version}; this bundler reads version {FORMAT_VERSION}")
+    if p_len + m_len + TRAILER_SIZE > size:
+        raise PayloadError(f"{path}: trailer lengths exceed the file size (truncated or damaged)")
+    m_off = size - TRAILER_SIZE - m_len
+    return Trailer(m_off - p_len, p_len, m_off, m_len, m_sha)
+
+
+def read_manifest(path: Path, trailer: Trailer | None = None) -> dict:
+    trailer = trailer or read_trailer(path)
+    with open(path, "rb") as f:
+        f.seek(trailer.manifest_offset)
+        raw = f.read(trailer.manifest_length)
+    if hashlib.sha256(raw).digest() != trailer.manifest_sha256:
+        raise PayloadError(f"{path}: manifest checksum mismatch (damaged file)")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"{path}: manifest is not valid JSON ({exc})") from exc
+
+
+def decode(frame: bytes) -> Iterator[tuple[int, int, str, bytes]]:
+    """(kind, mode, path, data) for each entry of an uncompressed frame, validated."""
+    pos = 0
+    while pos < len(frame):
+        if pos + HEADER.size > len(frame):
+            raise PayloadError("entry header runs past the end of its frame")
+        kind, mode, plen, dlen = HEADER.unpack_from(frame, pos)
+        pos += HEADER.size
+        if kind not in (DIR, FILE, SYMLINK) or pos + plen + dlen > len(frame):
+            raise PayloadError("malformed entry in frame")
+        path = frame[pos:pos + plen].decode("utf-8", "surrogateescape")
+        pos += plen
+        data = frame[pos:pos + dlen]
+        pos += dlen
+        check_path(path)
+        if kind == SYMLINK:
+            check_link(path, data.decode("utf-8", "surrogateescape"))
+        yield kind, mode & 0o777, path, data
+
+
+def iter_frames(path: Path, manifest: Mapping, trailer: Trailer, *, verify: bool = True) -> Iterator[tuple[str, bytes]]:
+    """(layer name, uncompressed frame) in payload order, hashes checked."""
+    dctx = zstandard.ZstdDecompressor()
+    with open(path, "rb") as f:
+        for layer in manifest["layers"]:
+            for fr in layer["frames"]:
+                if fr["offset"] + fr["length"] > trailer.payload_length:
+                    raise PayloadError(f"{path}: frame outside the payload (damaged manifest)")
+                f.seek(trailer.payload_offset + fr["offset"])
+                data = f.read(fr["length"])
+                if verify and hashlib.sha256(data).hexdigest() != fr["sha256"]:
+                    raise PayloadError(f"{path}: layer {layer['name']} frame at {fr['offset']} is damaged (sha256 mismatch)")
+                try:
+                    yield layer["name"], dctx.decompress(data, max_output_size=fr["uncompressed_size"])
+                except zstandard.ZstdError as exc:
+                    raise PayloadError(f"{path}: layer {layer['name']} frame does not decompress ({exc})") from exc
+
+
+def verify(path: Path) -> dict:
+    """Check everything: trailer, manifest, payload hash, every frame and entry."""
+    trailer = read_trailer(path)
+    manifest = read_manifest(path, trailer)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(trailer.payload_offset)
+        left = trailer.payload_length
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                raise PayloadError(f"{path}: payload is truncated")
+            digest.update(chunk)
+            left -= len(chunk)
+    if digest.hexdigest() != manifest["payload"]["sha256"]:
+        raise PayloadError(f"{path}: payload checksum mismatch (damaged file)")
+    seen: set[str] = set()
+    for _layer, frame in iter_frames(path, manifest, trailer):
+        for _kind, _mode, p, _data in decode(frame):
+            if p in seen:
+                raise PayloadError(f"{path}: {p} appears twice in the payload")
+            seen.add(p)
+    return manifest
+
+
+def extract(path: Path, dest: Path) -> dict:
+    """Python reference extractor (tests, tooling); the stub is the fast one."""
+    trailer = read_trailer(path)
+    manifest = read_manifest(path, trailer)
+    dest.mkdir(parents=True, exist_ok=False)
+    for _layer, frame in iter_frames(path, manifest, trailer):
+        for kind, mode, p, data in decode(frame):
+            target = dest / p
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if kind == DIR:
+                target.mkdir(exist_ok=True)
+                os.chmod(target, mode)
+            elif kind == SYMLINK:
+                os.symlink(data.decode("utf-8", "surrogateescape"), target)
+            else:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+    return manifest
+
+
+def manifest_fields(packed: PackResult) -> dict:
+    """The manifest keys that describe the payload itself."""
+    return {
+        "payload": {"length": packed.payload_length, "sha256": packed.payload_sha256},
+        "uncompressed_size": packed.uncompressed_size,
+        "file_count": packed.file_count,
+        "layers": layers_json(packed.layers),
+    }

@@ -1,0 +1,150 @@
+"""The native stub of a target: the prebuilt one packaged with bundler, or one compiled from ``stubs/``.
+
+bundler's wheel carries a stub for every target and variant in
+``bundler/_stubs/`` with a record (``stubs.json``: the Zig version, the
+SHA-256 of the sources they were built from, each file's SHA-256). A build
+uses the packaged stub, checked against that record, and needs no compiler.
+
+It compiles from source (``bundler.output.stubbuild``, the Zig toolchain from the
+``ziglang`` package) only when asked (``--rebuild-stub``), or when bundler runs
+from a checkout whose ``stubs/`` differ from what was packaged (or where no
+stubs were packaged: ``make stubs`` packages them). Compiled stubs are kept in
+``<cache>/stubs/<key16>/``, keyed by the sources, the Zig version and the kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from bundler import cachefs
+from bundler.digest import sha256_file
+from bundler.errors import StubError
+from bundler.output import stubbuild
+
+#: ``progress(event, detail)``; events: "packaged", "cached", "build".
+Progress = Callable[[str, str], None]
+
+PACKAGED = Path(__file__).resolve().parent.parent / "_stubs"
+STUB_SOURCES = stubbuild.CHECKOUT_SOURCES
+ZIG_VERSION = stubbuild.ZIG_VERSION
+ZIG_TARGETS = stubbuild.ZIG_TARGETS
+
+
+@dataclass(frozen=True)
+class Stub:
+    """The stub an artifact starts with, and where it came from (recorded in the manifest)."""
+
+    path: Path
+    target: str
+    variant: str
+    sha256: str
+    zig_version: str
+    source_sha256: str
+    prebuilt: bool
+
+    def manifest(self) -> dict:
+        return {
+            "target": self.target, "variant": self.variant, "sha256": self.sha256, "zig": self.zig_version,
+            "source_sha256": self.source_sha256, "prebuilt": self.prebuilt,
+        }
+
+
+def stub_for(
+    target: str,
+    *,
+    cache_dir: Path,
+    gui: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    packaged: Path = PACKAGED,
+    sources: Path = STUB_SOURCES,
+) -> Stub:
+    """The stub for *target* (*gui*: the Windows GUI-subsystem variant; ignored elsewhere)."""
+    report = progress or _silent
+    kind = _kind(target, gui)
+    record = packaged_record(packaged)
+    checkout = stubbuild.has_sources(sources)
+    if not rebuild and record is not None and (not checkout or _digest(sources) == record["source_sha256"]):
+        stub = _packaged(packaged, record, kind)
+        report("packaged", str(stub.path))
+        return stub
+    if not checkout:
+        why = "--rebuild-stub asks to compile it" if rebuild else "this installation has no prebuilt stubs"
+        raise StubError(f"{sources}: no stub sources, and {why}; install bundler from its wheel, "
+                        "or build from a checkout or the sdist")
+    return build_stub(target, cache_dir=cache_dir, gui=gui, progress=report, sources=sources)
+
+
+def build_stub(target: str, *, cache_dir: Path, gui: bool = False, progress: Progress | None = None,
+               sources: Path = STUB_SOURCES) -> Stub:
+    """Compile the stub for *target* from *sources* (or reuse the copy compiled before in *cache_dir*)."""
+    report = progress or _silent
+    kind = _kind(target, gui)
+    try:
+        zig = stubbuild.zig_command()
+        version = stubbuild.zig_version(zig)
+        digest = stubbuild.source_digest(sources)
+    except stubbuild.StubBuildError as exc:
+        raise StubError(str(exc)) from exc
+    key = hashlib.sha256(f"{digest}\0{version}\0{kind.zig_target}\0{kind.variant}".encode()).hexdigest()
+    out = cache_dir / "stubs" / key[:16] / kind.filename
+    if out.is_file():
+        report("cached", str(out))
+    else:
+        with cachefs.locked(cache_dir, out, f"stub for {kind.key}"):  # compile_stub publishes the file by one rename
+            if out.is_file():
+                report("cached", str(out))
+            else:
+                report("build", f"stub for {kind.key} from {sources}")
+                try:
+                    stubbuild.compile_stub(zig, sources, kind, out)
+                except stubbuild.StubBuildError as exc:
+                    raise StubError(str(exc)) from exc
+    return Stub(out, target, kind.variant, sha256_file(out), version, digest, prebuilt=False)
+
+
+def _kind(target: str, gui: bool) -> stubbuild.StubKind:
+    try:
+        return stubbuild.kind_for(target, gui)
+    except stubbuild.StubBuildError as exc:
+        raise StubError(str(exc)) from exc
+
+
+@lru_cache(maxsize=8)
+def _digest(sources: Path) -> str:
+    return stubbuild.source_digest(sources)
+
+
+def packaged_record(packaged: Path = PACKAGED) -> dict | None:
+    """``stubs.json`` of the packaged stubs, or None when none are packaged."""
+    path = packaged / stubbuild.RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if not (isinstance(record.get("stubs"), dict) and record.get("zig_version") and record.get("source_sha256")):
+            raise ValueError("missing keys")
+    except (OSError, ValueError) as exc:
+        raise StubError(f"{path}: not a valid stub record ({exc}); reinstall bundler") from exc
+    return record
+
+
+def _packaged(packaged: Path, record: dict, kind: stubbuild.StubKind) -> Stub:
+    entry = record["stubs"].get(kind.key)
+    if entry is None:
+        raise StubError(f"{packaged}: no packaged stub for {kind.key}; reinstall bundler")
+    path = packaged / entry["file"]
+    actual = sha256_file(path) if path.is_file() else "missing"
+    if actual != entry["sha256"]:
+        raise StubError(f"{path}: the packaged stub is {'missing' if actual == 'missing' else 'damaged'} "
+                        f"(sha256 {actual[:16]}, recorded {entry['sha256'][:16]}); reinstall bundler")
+    return Stub(path, kind.target, kind.variant, actual, record["zig_version"], record["source_sha256"], prebuilt=True)
+
+
+def _silent(event: str, detail: str) -> None:
+    pass

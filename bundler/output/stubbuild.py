@@ -1,0 +1,258 @@
+"""Compile the native stubs from ``stubs/`` with the pinned Zig.
+
+One module does it for every caller: the wheel build (``setup.py`` puts the
+stubs for every target into the wheel), ``make stubs`` (the same into a
+checkout's ``bundler/_stubs/``) and ``bundler build --rebuild-stub``.
+
+Standard library only: ``setup.py`` loads this file by its path inside the
+build environment, where bundler's own dependencies are not installed.
+
+Run as ``python -m bundler.output.stubbuild OUT_DIR`` (or ``python bundler/output/stubbuild.py
+OUT_DIR``) to build every stub into OUT_DIR with its record, ``stubs.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ZIG_VERSION = "0.17.1"
+RECORD = "stubs.json"
+#: the stub sources next to the package in a checkout or an unpacked sdist (absent from a wheel)
+CHECKOUT_SOURCES = Path(__file__).resolve().parents[2] / "stubs"
+
+#: bundler target → Zig target triple (static musl: the stub runs on any Linux;
+#: Windows links the UCRT through MinGW-w64; macOS links libSystem only, with
+#: the oldest macOS named explicitly, since Zig 0.17 defaults to macOS 15:
+#: 11.0 is the first arm64 macOS, 10.13 python.org's floor for x86_64).
+ZIG_TARGETS = {
+    "linux-x86_64": "x86_64-linux-musl",
+    "linux-aarch64": "aarch64-linux-musl",
+    "windows-x86_64": "x86_64-windows-gnu",
+    "macos-arm64": "aarch64-macos.11.0",
+    "macos-x86_64": "x86_64-macos.10.13",
+}
+
+#: Only the decompression API is referenced, so with per-function sections the
+#: linker drops libzstd's compressor and dictionary builder. ReleaseSmall (-Os)
+#: decodes as fast as -O3 here (stubs/README.md). No unwind tables: nothing
+#: unwinds, and they are 15 KB.
+CFLAGS = ("-ffunction-sections", "-fdata-sections", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables")
+ZIG_FLAGS = ("-lc", "-O", "ReleaseSmall", "-fstrip", "-fno-single-threaded", "-fno-unwind-tables",
+             "-ffunction-sections", "-fdata-sections", "--gc-sections")
+#: Windows x64 needs unwind tables (SEH; MinGW's startup code declares handlers).
+WINDOWS_CFLAGS = ("-ffunction-sections", "-fdata-sections")
+WINDOWS_ZIG_FLAGS = ("-lc", "-O", "ReleaseSmall", "-fstrip", "-fno-single-threaded",
+                     "-ffunction-sections", "-fdata-sections", "--gc-sections")
+
+
+class StubBuildError(Exception):
+    """Zig is missing, the wrong version, or failed; the message is one line."""
+
+
+@dataclass(frozen=True)
+class StubKind:
+    """One stub binary: a target and, on Windows, the console or GUI subsystem."""
+
+    target: str
+    variant: str = ""  # "console" | "gui" on Windows, "" elsewhere
+
+    @property
+    def windows(self) -> bool:
+        return self.target.startswith("windows-")
+
+    @property
+    def key(self) -> str:
+        """``linux-x86_64``, ``windows-x86_64-gui``: the name in ``stubs.json``."""
+        return f"{self.target}-{self.variant}" if self.variant else self.target
+
+    @property
+    def filename(self) -> str:
+        """``bundler-stub-<target>``; Windows: ``bundler-stub-<target>-<variant>.exe``."""
+        return f"bundler-stub-{self.key}.exe" if self.windows else f"bundler-stub-{self.key}"
+
+    @property
+    def zig_target(self) -> str:
+        return ZIG_TARGETS[self.target]
+
+    def flags(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(C flags for zstd.c, Zig flags)."""
+        if self.windows:
+            return WINDOWS_CFLAGS, (*WINDOWS_ZIG_FLAGS, "--subsystem", "windows" if self.variant == "gui" else "console")
+        return CFLAGS, ZIG_FLAGS
+
+
+def kind_for(target: str, gui: bool = False) -> StubKind:
+    """The stub a build for *target* uses (*gui* matters on Windows only)."""
+    if target not in ZIG_TARGETS:
+        raise StubBuildError(f"no stub for target {target}; stubs exist for {', '.join(ZIG_TARGETS)}")
+    if target.startswith("windows-"):
+        return StubKind(target, "gui" if gui else "console")
+    return StubKind(target)
+
+
+#: every stub the wheel carries
+ALL_KINDS: tuple[StubKind, ...] = tuple(
+    k for t in ZIG_TARGETS for k in ((kind_for(t), kind_for(t, True)) if t.startswith("windows-") else (kind_for(t),))
+)
+
+
+def _source_files(sources: Path) -> list[Path]:
+    skip = {"__pycache__", ".zig-cache", "zig-out"}
+    return sorted(p for p in sources.rglob("*") if p.is_file() and not skip & set(p.relative_to(sources).parts))
+
+
+def source_digest(sources: Path) -> str:
+    """SHA-256 over every file under *sources*, by relative path and content (sorted)."""
+    files = _source_files(sources)
+    if not files:
+        raise StubBuildError(f"{sources}: no stub sources")
+    digest = hashlib.sha256()
+    for path in files:
+        rel = path.relative_to(sources).as_posix().encode()
+        data = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(rel), rel, len(data)) + data)
+    return digest.hexdigest()
+
+
+def has_sources(sources: Path) -> bool:
+    return (sources / "main.zig").is_file() and (sources / "zstd" / "zstd.c").is_file()
+
+
+# --- the Zig toolchain ---------------------------------------------------------------
+
+
+def zig_command() -> list[str]:
+    """The ziglang wheel's Zig, run through this interpreter."""
+    import importlib.util
+
+    if importlib.util.find_spec("ziglang") is None:
+        raise StubBuildError(f"building a stub needs the Zig toolchain: pip install 'ziglang=={ZIG_VERSION}' "
+                             "(or install bundler with its [stubs] extra)")
+    return [sys.executable, "-m", "ziglang"]
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise StubBuildError(f"cannot run {what} ({exc}); pip install 'ziglang=={ZIG_VERSION}'") from exc
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-12:]) or f"exit status {result.returncode}"
+        raise StubBuildError(f"{what} failed ({tail}); reinstall ziglang=={ZIG_VERSION}, or report this as a bundler bug")
+    return result.stdout
+
+
+def zig_version(zig: list[str]) -> str:
+    """The toolchain's version, checked against the pinned one (the stub uses std APIs that change)."""
+    version = _run([*zig, "version"], "zig version").strip()
+    if version != ZIG_VERSION:
+        raise StubBuildError(f"the stub needs Zig {ZIG_VERSION} (its std API changes between versions), found {version}; "
+                             f"pip install 'ziglang=={ZIG_VERSION}'")
+    return version
+
+
+def compile_stub(zig: list[str], sources: Path, kind: StubKind, out: Path) -> None:
+    """Compile *kind* from *sources* into *out* (atomically: nothing is left at *out* on failure).
+
+    Zig writes into a private directory under the file's final name (the macOS
+    linker's ad-hoc signature names the file), which is then renamed into
+    place. Outside a Zig project its cache is the global one (``~/.cache/zig``,
+    or ``ZIG_GLOBAL_CACHE_DIR``): a second build is a cache hit.
+    """
+    cflags, zig_flags = kind.flags()
+    out = out.absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{kind.key}."))
+    try:
+        emitted = work / kind.filename
+        cmd = [
+            *zig, "build-exe", str((sources / "main.zig").resolve()),
+            "-cflags", *cflags, "--", str((sources / "zstd" / "zstd.c").resolve()),
+            "-target", kind.zig_target, *zig_flags, "-I", str((sources / "zstd").resolve()),
+            "--name", "bundler-stub", f"-femit-bin={emitted}",
+        ]
+        _run(cmd, f"building the stub for {kind.key} with zig", cwd=work)
+        emitted.chmod(0o755)
+        os.replace(emitted, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record_entry(path: Path) -> dict:
+    return {"file": path.name, "sha256": sha256_of(path), "size": path.stat().st_size}
+
+
+def build_all(sources: Path, out_dir: Path, *, jobs: int = 2,
+              log: Callable[[str], None] = lambda line: None) -> dict:
+    """Every stub of :data:`ALL_KINDS` into *out_dir*, then ``stubs.json`` describing them.
+
+    The record holds no time or path, so two builds of the same sources with
+    the same Zig give the same bytes. *out_dir* is replaced as a whole only
+    once everything is built.
+    """
+    if not has_sources(sources):
+        raise StubBuildError(f"{sources}: no stub sources (main.zig and zstd/zstd.c); build from a checkout or the sdist")
+    zig = zig_command()
+    version = zig_version(zig)
+    digest = source_digest(sources)
+    out_dir = out_dir.absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        def one(kind: StubKind) -> tuple[StubKind, float]:
+            t0 = time.monotonic()
+            compile_stub(zig, sources, kind, staging / kind.filename)
+            return kind, time.monotonic() - t0
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for kind, seconds in pool.map(one, ALL_KINDS):
+                log(f"built stub {kind.key} in {seconds:.1f} s")
+        record = {
+            "zig_version": version,
+            "source_sha256": digest,
+            "stubs": {k.key: {"target": k.target, "variant": k.variant, **record_entry(staging / k.filename)}
+                      for k in ALL_KINDS},
+        }
+        (staging / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.rename(staging, out_dir)
+        return record
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m bundler.output.stubbuild OUT_DIR", file=sys.stderr)
+        return 2
+    try:
+        build_all(CHECKOUT_SOURCES, Path(args[0]), log=lambda line: print(line, file=sys.stderr, flush=True))
+    except StubBuildError as exc:
+        print(f"bundler: error: {exc}", file=sys.stderr)
+        return 11
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Write the runtime as a directory or a deterministic ``.tar.zst``, atomically."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import zstandard
+
+from bundler.errors import OutputError, PayloadError
+
+
+def source_date_epoch() -> int:
+    """Timestamp stored in archives: ``SOURCE_DATE_EPOCH`` if set, else 0."""
+    try:
+        return int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    except ValueError:
+        return 0
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"output directory {path}: cannot create it ({exc.strerror}); choose another with --output-dir") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {path}: not writable; choose another with --output-dir or fix its permissions")
+    return path
+
+
+def is_bundler_output(path: Path) -> bool:
+    """Whether *path* is something bundler wrote: a single file (its trailer), a runtime directory or
+    ``.tar.zst`` (its ``bundler.json``). A look-alike (a virtualenv has ``bin/python3`` too) is not."""
+    from bundler.output.payload import read_trailer
+
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        return (path / RUNTIME_MANIFEST).is_file()
+    try:
+        if path.name.endswith(".tar.zst"):
+            read_runtime_manifest(path)
+        else:
+            read_trailer(path)
+        return True
+    except PayloadError:
+        return False
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of *final*; on success it replaces *final*, on error it vanishes.
+
+    Something at *final* that bundler did not make (a source directory, any other file) is never
+    replaced: the build stops with an OutputError before writing anything.
+    """
+    if (final.exists() or final.is_symlink()) and not is_bundler_output(final):
+        raise OutputError(f"{final}: exists and is not a bundler output, so it is not replaced; move it away "
+                          "or choose another --output-dir or --name")
+    parent = ensure_writable_dir(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
+    work = tmp / final.name
+    try:
+        yield work
+        old = None
+        if final.exists() or final.is_symlink():
+            old = parent / f".{final.name}.old.{os.getpid()}"
+            os.rename(final, old)
+        os.rename(work, final)
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: the manifest a runtime directory or archive carries at its root (FORMAT.md; the single file's is in its trailer)
+RUNTIME_MANIFEST = "bundler.json"
+
+
+def write_runtime_manifest(runtime: Path, manifest: Mapping) -> None:
+    """Put the manifest file into the runtime tree (before it is copied or archived)."""
+    path = runtime / RUNTIME_MANIFEST
+    path.unlink(missing_ok=True)  # never write through a link into the build cache
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_runtime_manifest(path: Path) -> dict:
+    """The manifest of a runtime directory or ``.tar.zst`` archive; PayloadError when it has none."""
+    try:
+        if path.is_dir():
+            text = (path / RUNTIME_MANIFEST).read_text()
+        else:
+            text = _archive_member(path, RUNTIME_MANIFEST)
+        manifest = json.loads(text)
+    except (OSError, ValueError, tarfile.TarError, zstandard.ZstdError, KeyError) as exc:
+        kind = "runtime directory" if path.is_dir() else "runtime archive"
+        raise PayloadError(f"{path}: not a bundler {kind} (no readable {RUNTIME_MANIFEST}: {exc}); "
+                           "inspect a single file, or a directory or .tar.zst that bundler built") from exc
+    if not isinstance(manifest, dict):
+        raise PayloadError(f"{path}: {RUNTIME_MANIFEST} is not a JSON object; rebuild the runtime")
+    return manifest
+
+
+def verify_runtime(path: Path, manifest: Mapping) -> str:
+    """Check a runtime directory (the interpreter and entry points are there) or archive (every
+    entry reads back: zstd checks its checksum); what was checked, or PayloadError."""
+    wanted = [manifest.get("python", {}).get("executable"), *manifest.get("entry_points", {}).values()]
+    wanted = [w for w in wanted if isinstance(w, str)]
+    if path.is_dir():
+        missing = [w for w in wanted if not (path / w).exists()]
+        if missing:
+            raise PayloadError(f"{path}: {missing[0]} is missing (the manifest names it); rebuild or copy the runtime again")
+        return f"the interpreter and {len(wanted) - 1} entry point(s) are in place"
+    names: set[str] = set()
+    try:
+        _check_zstd(path)
+        dctx = zstandard.ZstdDecompressor()
+        with open(path, "rb") as f, dctx.stream_reader(f) as r, tarfile.open(fileobj=r, mode="r|") as tar:
+            for member in tar:
+                names.add(member.name.split("/", 1)[-1])
+                if member.isfile():
+                    data = tar.extractfile(member)
+                    while data is not None and data.read(1 << 20):
+                        pass
+    except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
+        raise PayloadError(f"{path}: damaged or truncated ({exc}); download or build it again") from exc
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise PayloadError(f"{path}: {missing[0]} is missing (the manifest names it); rebuild the archive")
+    return f"every entry of the archive reads back ({len(names)} entries)"
+
+
+def _check_zstd(path: Path) -> None:
+    """Decompress *path* to nowhere: every frame must end (a cut file does not) and pass its checksum."""
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            dobj.decompress(chunk)
+            if dobj.eof and dobj.unused_data:
+                raise zstandard.ZstdError("data after the end of the zstd frame")
+    if not dobj.eof:
+        raise zstandard.ZstdError("the zstd frame ends early (truncated)")
+
+
+def _archive_member(path: Path, name: str) -> str:
+    """The text of ``<prefix>/<name>`` in a ``.tar.zst``, read as a stream (the archive is not unpacked)."""
+    dctx = zstandard.ZstdDecompressor()
+    with open(path, "rb") as f, dctx.stream_reader(f) as r, tarfile.open(fileobj=r, mode="r|") as tar:
+        for member in tar:
+            if member.isfile() and member.name.count("/") == 1 and member.name.endswith("/" + name):
+                data = tar.extractfile(member)
+                assert data is not None
+                return data.read().decode()
+    raise KeyError(f"no {name} in it")
+
+
+def write_dir(runtime: Path, final: Path) -> Path:
+    with atomic_path(final) as work:
+        shutil.copytree(runtime, work, symlinks=True)
+    return final
+
+
+def iter_tree(root: Path) -> Iterator[tuple[str, Path]]:
+    """Runtime-relative POSIX paths under *root*, sorted, directories before their contents."""
+    entries: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in dirnames + filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            entries.append(rel.replace(os.sep, "/"))
+    for rel in sorted(entries):
+        yield rel, root / rel
+
+
+def tar_bytes_to(root: Path, fileobj, prefix: str, mtime: int) -> int:
+    """Write a deterministic tar of *root* under *prefix*/; returns the number of entries."""
+    count = 0
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+        top = tarfile.TarInfo(prefix)
+        top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, mtime
+        tar.addfile(top)
+        for rel, path in iter_tree(root):
+            st = os.lstat(path)
+            info = tarfile.TarInfo(f"{prefix}/{rel}")
+            info.mtime = mtime
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if path.is_symlink():
+                target = os.readlink(path)
+                if os.path.isabs(target):
+                    raise OutputError(f"{rel}: absolute symlink to {target} cannot go into a relocatable archive")
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
+                tar.addfile(info)
+            elif path.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+                info.size = st.st_size
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            count += 1
+    return count
+
+
+def write_archive(runtime: Path, final: Path, prefix: str, level: int) -> Path:
+    """``.tar.zst`` of *runtime* with every entry under *prefix*/ (same bytes for the same tree)."""
+    mtime = source_date_epoch()
+    with atomic_path(final) as work:
+        cctx = zstandard.ZstdCompressor(level=level, threads=-1, write_checksum=True)
+        with open(work, "wb") as raw, cctx.stream_writer(raw, closefd=False) as zw:
+            tar_bytes_to(runtime, zw, prefix, mtime)
+    return final
+
+
+def read_archive_names(path: Path) -> list[str]:
+    """Names in a ``.tar.zst`` (used by tests and ``inspect``)."""
+    dctx = zstandard.ZstdDecompressor()
+    with open(path, "rb") as f, dctx.stream_reader(f) as r:
+        data = io.BytesIO(r.read())
+    with tarfile.open(fileobj=data) as tar:
+        return tar.getnames()

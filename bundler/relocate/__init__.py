@@ -1,0 +1,1 @@
+"""Relocation: plan which libraries to vendor, apply the rewrite, verify the result, per target kits and policies."""
