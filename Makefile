@@ -33,7 +33,7 @@ venv: $(STAMP)
 
 # The prebuilt stubs of a checkout (a wheel builds its own: setup.py); rebuilt when stubs/ changes.
 # every file under stubs/ counts (bundler.output.stubbuild.source_digest), its README too
-$(STUB_RECORD): $(STAMP) bundler/output/stubbuild.py $(shell find stubs -type f)
+$(STUB_RECORD): $(STAMP) bundler/output/stubbuild.py bundler/platforms.py $(shell find stubs -type f)
 	$(PY) -m bundler.output.stubbuild bundler/_stubs
 
 stubs: $(STUB_RECORD)

@@ -3,11 +3,11 @@
 Everything else is declared in pyproject.toml. The stubs are compiled from
 stubs/ (Zig sources and libzstd's decoder, both in the sdist) by
 bundler/output/stubbuild.py with the pinned Zig, a build requirement; nothing is
-fetched. The module is loaded by its path: bundler's runtime dependencies
-are not installed in the build environment.
+fetched. That module needs only the standard library and bundler/platforms.py,
+so it is imported from this source tree: bundler's runtime dependencies are not
+installed in the build environment.
 """
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -18,11 +18,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def _stubbuild():
-    spec = importlib.util.spec_from_file_location("_bundler_stubbuild", HERE / "bundler" / "output" / "stubbuild.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(HERE))
+    try:
+        from bundler.output import stubbuild
+    finally:
+        sys.path.remove(str(HERE))
+    return stubbuild
 
 
 class BuildPyWithStubs(build_py):

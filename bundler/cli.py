@@ -11,6 +11,7 @@ import click
 from bundler import __version__
 from bundler.config.spec import FORMATS, resolve
 from bundler.errors import BundlerError
+from bundler.platforms import TARGET_NAMES
 from bundler.report import counted, human_size
 
 _VERBOSE = {"level": 1}
@@ -32,7 +33,7 @@ def cli() -> None:
                    "Windows embeddable zip (default: the interpreter running bundler). TARGET=PATH gives one "
                    "--target its own base. Repeatable.")
 @click.option("--target", "target", multiple=True, metavar="TARGET",
-              help="Build for TARGET: linux-x86_64, linux-aarch64, windows-x86_64, macos-arm64, macos-x86_64 "
+              help=f"Build for TARGET: {', '.join(TARGET_NAMES)} "
                    "(default: the base interpreter's). Repeatable: one output set per target.")
 @click.option("--name", metavar="NAME", help="Output name (default: the project's name, else the first entry).")
 @click.option("--version", "version", metavar="VERSION", help="Version used in output names.")

@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from bundler.base.load import load_base
 from bundler.base.model import BaseInterpreter
 from bundler.base.target import Target, target_for
-from bundler.binfmt.interface import BinaryFormat, lief_log
+from bundler.binfmt.interface import BinaryFormat, BinaryInfo, lief_log
 from bundler.config.spec import BundleSpec
 from bundler.deps.fetch import fetch_all
 from bundler.deps.gui import gui_reason
@@ -35,6 +35,7 @@ from bundler.output.tree import (
     write_dir,
     write_runtime_manifest,
 )
+from bundler.platforms import WINDOWS
 from bundler.relocate.apply import apply as apply_plan
 from bundler.relocate.apply import merge_reports
 from bundler.relocate.kits import kit_for
@@ -67,9 +68,9 @@ class BuildResult:
     onefile: OnefileResult | None = None
 
 
-def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | None = None) -> dict[str, object]:
+def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | None = None) -> dict[str, BinaryInfo]:
     """Binaries of *arch* under *root* (or only those among the runtime-relative paths *only*)."""
-    found = {}
+    found: dict[str, BinaryInfo] = {}
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             p = Path(dirpath) / name
@@ -92,10 +93,10 @@ def relocate_runtime(
     binaries = collect_binaries(root, fmt, arch, only)
     plan = plan_relocation(
         root,
-        binaries,  # type: ignore[arg-type]
+        binaries,
         dict(staged.origins),
         policy=kit.policy,
-        resolver=kit.build_resolver,  # type: ignore[arg-type]
+        resolver=kit.build_resolver,
         read=fmt.read,
         digest=sha256_file,
         vendor_dir=kit.vendor_dir,
@@ -117,23 +118,24 @@ def relocate_runtime(
     checked = None if only is None else set(binaries) | {lib.dest for lib in plan.vendored}
     after = collect_binaries(root, fmt, arch, checked)
     rewritten = {rel for rel, _edit in plan.edits}
-    result = verify_relocation(
+    format_check = kit.check
+
+    def check_rewritten(rel: str) -> None:
+        if format_check is not None and rel in rewritten:
+            format_check(root / rel)
+
+    return verify_relocation(
         root,
-        after,  # type: ignore[arg-type]
+        after,
         policy=kit.policy,
-        arch=arch,
+        resolver=kit.inside_resolver,
+        check_paths=kit.check_paths,
+        floor=kit.floor,
         vendored=tuple(lib.dest for lib in plan.vendored),
         rewritten=len(plan.edits),
-        rules=kit.rules,
-        resolver=kit.inside_resolver,
-        check=(lambda rel: kit.check(root / rel) if rel in rewritten else None) if kit.check else None,  # type: ignore[misc]
+        check=check_rewritten,
         exclude=exclude,
     )
-    if target.os == "macos":
-        from bundler.binfmt.macho.parse import macos_floor
-
-        result = dataclasses.replace(result, macos_minimum=macos_floor([root / rel for rel in after], arch))
-    return result
 
 
 def _files(root: Path) -> set[str]:
@@ -159,7 +161,7 @@ def interpreter_runtime(interp: BaseInterpreter, target: Target, root: Path, spe
         rel = relocate_runtime(staged, target, interp, report, lib_path=spec.lib_path, exclude=spec.exclude_libs)
         report.stage("relocate", f"{counted(rel.binaries, 'binary')} verified, {counted(len(rel.vendored), 'library')} vendored")
         compiled = fin.finalize(staged, interp, progress=lambda d, t: report.progress("compile", d, t))
-        report.stage("finalize", ("" if interp.system == "Windows" else "sysconfig, certificates, terminfo, ") + (
+        report.stage("finalize", ("" if interp.os is WINDOWS else "sysconfig, certificates, terminfo, ") + (
             "bytecode" if compiled else f"no bytecode (no CPython {interp.short_version} here to compile it)"))
         base = basecache.BaseRuntime(staged, rel)
         basecache.save(spec.cache_dir, key, base)
@@ -302,7 +304,7 @@ def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], re
     manifest = {**_manifest_core(spec, staged, target, interp, rel, version), "stub": stub.manifest()}
     result = write_onefile(
         staged.root,
-        spec.output_dir / f"{spec.name}-{version}-{target.name}{'.exe' if target.os == 'windows' else ''}",
+        spec.output_dir / target.os.executable(f"{spec.name}-{version}-{target.name}"),
         stub=stub.path,
         layers=layer_map,
         manifest=manifest,

@@ -470,10 +470,9 @@ def test_resolver_rpath_loader_and_executable_path(built, tmp_path):
     assert MachOResolver(sysroots=(tmp_path / "mac",)).search(
         "@rpath/libfoo.1.dylib", orig, built.app.parent) == mac_lib
 
-    # a dylib with no LC_RPATH of its own finds @rpath names through the executable's
+    # a dylib with no LC_RPATH of its own does not find @rpath names through the executable's:
+    # relocation gives every binary its own search path
     plugin = BinaryInfo(soname=None, needed=(NEW_FOO,), rpath=(), runpath=(), interpreter=None, machine=built.arch)
-    inherit = MachOResolver(executable_dir=app.parent, executable_rpaths=("@loader_path/../lib/bundled",))
-    assert inherit.search(NEW_FOO, plugin, root / "lib/python/site-packages") == root / "lib/bundled/libfoo-1a2b3c4d.1.dylib"
     assert r.search(NEW_FOO, plugin, root / "lib/python/site-packages") is None
 
 

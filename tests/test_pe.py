@@ -335,17 +335,16 @@ def test_apply_refuses_what_it_cannot_do(built: Built, tmp_path: Path) -> None:
 
 
 def test_resolver_search_order(built: Built, arm_helper: Path, tmp_path: Path) -> None:
-    origin, app, extra1, extra2 = (tmp_path / n for n in ("site-packages", "python", "extra1", "extra2"))
-    for d in (origin, app, extra1, extra2):
+    origin, app = (tmp_path / n for n in ("site-packages", "python"))
+    for d in (origin, app):
         d.mkdir()
-    resolver = PeResolver(machine="x86_64", app_dir=app, extra_dirs=(extra1, extra2))
+    resolver = PeResolver(machine="x86_64", app_dir=app)
     info = PE.read(built.main)
 
     assert resolver.search("helper.dll", info, origin) is None
-    shutil.copyfile(built.helper, extra2 / "helper.dll")
-    assert resolver.search("helper.dll", info, origin) == extra2 / "helper.dll"
-    shutil.copyfile(built.helper, extra1 / "HELPER.DLL")  # a case-insensitive match
-    assert resolver.search("Helper.dll", info, origin) == extra1 / "HELPER.DLL"
+    shutil.copyfile(built.helper, app / "HELPER.DLL")  # a case-insensitive match
+    assert resolver.search("Helper.dll", info, origin) == app / "HELPER.DLL"
+    (app / "HELPER.DLL").unlink()
     shutil.copyfile(built.helper, app / "Helper.Dll")
     assert resolver.search("helper.dll", info, origin) == app / "Helper.Dll"
     # The module's own directory comes first, but only a DLL of the right machine counts...

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from native import shared_lib, zig_cc
 
-from bundler.binfmt.elf import ElfFormat, glibc_floor
-from bundler.binfmt.ldpath import Resolver
+from bundler.binfmt.elf import ElfFormat, glibc_floor, glibc_floor_of, search_path_check
+from bundler.binfmt.ldpath import LdSoResolver
 from bundler.digest import sha256_file
 from bundler.errors import RelocationError
 from bundler.pipeline import collect_binaries
@@ -23,6 +23,9 @@ from bundler.relocate.verify import verify as verify_relocation
 
 FMT = ElfFormat()
 POLICY = load_policy()
+#: what the ELF kit gives verification: ld.so inside the runtime only, its path rules, the glibc floor
+ELF_CHECKS = dict(resolver=LdSoResolver("x86_64", ()), check_paths=search_path_check(POLICY.loader("x86_64")),
+                  floor=glibc_floor_of)
 HOST_DIRS = POLICY.library_dirs("x86_64")
 
 
@@ -42,14 +45,14 @@ def _plan(root: Path, origins=None):
     binaries = collect_binaries(root, FMT, "x86_64")
     return plan_relocation(
         root, binaries, origins or {}, policy=POLICY,
-        resolver=Resolver("x86_64", HOST_DIRS), read=FMT.read, digest=sha256_file,
+        resolver=LdSoResolver("x86_64", HOST_DIRS), read=FMT.read, digest=sha256_file,
     )
 
 
 def _relocate(root: Path, origins=None) -> RelocationReport:
     plan = _plan(root, origins)
     apply_plan(root, plan, FMT)
-    return verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64",
+    return verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, **ELF_CHECKS,
                            vendored=[v.dest for v in plan.vendored], rewritten=len(plan.edits))
 
 
@@ -141,14 +144,14 @@ def test_verify_refuses_absolute_runpath_and_outside_deps(libs, tmp_path):
     (root / "bin").mkdir(parents=True)
     shutil.copy2(libs / "app", root / "bin/app")
     with pytest.raises(RelocationError, match="bin/app has the search path .* outside the runtime"):
-        verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64")
+        verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, **ELF_CHECKS)
 
 
 def test_verify_refuses_origin_escaping_root(tmp_path):
     root = tmp_path / "rt"
     shared_lib(root / "m.so", "m.so", "int m(void){return 0;}", "-Wl,-rpath,$ORIGIN/../../elsewhere")
     with pytest.raises(RelocationError, match="outside the runtime"):
-        verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, arch="x86_64")
+        verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, **ELF_CHECKS)
 
 
 def test_foreign_architecture_binaries_are_not_touched(tmp_path):

@@ -93,10 +93,10 @@ def test_macho_verify_refuses_build_paths(tmp_path: Path) -> None:
     policy = load_policy("macos")
     with pytest.raises(RelocationError, match="build-machine install name /private/tmp/x.dylib"):
         verify_relocation(tmp_path, {"lib/x.dylib": info(soname="/private/tmp/x.dylib")}, policy=policy,
-                        arch="arm64", rules=MACHO_RULES, resolver=DictResolver({}))
+                        resolver=DictResolver({}), check_paths=macho.search_path_check(policy.is_system))
     with pytest.raises(RelocationError, match="points outside the runtime"):
         verify_relocation(tmp_path, {"bin/p": info(rpath=("@loader_path/../../..",))}, policy=policy,
-                        arch="arm64", rules=MACHO_RULES, resolver=DictResolver({}))
+                        resolver=DictResolver({}), check_paths=macho.search_path_check(policy.is_system))
     with pytest.raises(RelocationError, match="does not resolve inside"):
         verify_relocation(tmp_path, {"bin/p": info("@rpath/libgone.dylib")}, policy=policy,
-                        arch="arm64", rules=MACHO_RULES, resolver=DictResolver({}))
+                        resolver=DictResolver({}), check_paths=macho.search_path_check(policy.is_system))

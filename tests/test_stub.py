@@ -1,7 +1,7 @@
 """The native stub (stubs/), built for real, running real artifacts.
 
-The stub is built once per session with bundler.stub.build_stub; artifacts are
-that stub followed by payload blocks written by bundler.payload.
+The stub is built once per session with bundler.output.stub.build_stub; artifacts are
+that stub followed by payload blocks written by bundler.output.payload.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Running it needs a macOS kernel (and dyld), which this Linux host does not
 have and cannot emulate, so these tests check what can be checked without
-one: the real stub, built by bundler.stub.build_stub, read back with LIEF as
+one: the real stub, built by bundler.output.stub.build_stub, read back with LIEF as
 the Mach-O executable macOS would load.
 """
 

@@ -27,23 +27,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bundler.base.archives import is_archive, unpack
+from bundler.base.model import BaseInterpreter, check_version
 from bundler.errors import BundlerError, InterpreterError
+from bundler.platforms import LINUX, OSES, WINDOWS, Os
 
 
 @dataclass(frozen=True)
 class ExecutableKind:
     """What an executable's header says: the OS family it is for and its CPU."""
 
-    system: str  # platform.system() of the target: Linux, Darwin, Windows
+    os: Os
     machine: str  # platform.machine() of the target: x86_64, aarch64, arm64, AMD64, ARM64
 
-
-#: (platform.system(), binary format, the format's machine name → platform.machine())
-_KINDS = (
-    ("Linux", "elf", {"x86_64": "x86_64", "aarch64": "aarch64"}),
-    ("Windows", "pe", {"x86_64": "AMD64", "aarch64": "ARM64"}),
-    ("Darwin", "macho", {"x86_64": "x86_64", "arm64": "arm64"}),
-)
+    @property
+    def system(self) -> str:
+        """platform.system() of the target: Linux, Darwin, Windows."""
+        return self.os.system
 
 
 def _format(name: str):
@@ -58,8 +57,8 @@ def executable_kind(path: Path) -> ExecutableKind | None:
     """The target of an ELF, Mach-O or PE executable, read by bundler's format modules;
     None for anything else (a script, a CPU bundler does not target)."""
     real = Path(os.path.realpath(path))
-    for system, fmt_name, machines in _KINDS:
-        fmt = _format(fmt_name)
+    for system in OSES:
+        fmt = _format(system.binary_format)
         if not fmt.is_binary(real):
             continue
         try:
@@ -71,7 +70,8 @@ def executable_kind(path: Path) -> ExecutableKind | None:
                 f"--python {path}: is a universal (fat) Mach-O ({machine}); build from a base for one "
                 "architecture (python-build-standalone publishes one per CPU), or thin it with lipo"
             )
-        return ExecutableKind(system, machines[machine]) if machine in machines else None
+        spelled = system.machine_of(machine)
+        return ExecutableKind(system, spelled) if spelled is not None else None
     return None
 
 
@@ -145,33 +145,26 @@ def _full_version(files: list[Path], minor: int) -> str | None:
     return None
 
 
-def _markers(system: str, machine: str, full_version: str) -> tuple[tuple[str, str], ...]:
+def _markers(system: Os, machine: str, full_version: str) -> tuple[tuple[str, str], ...]:
     major, minor = full_version.split(".")[:2]
     return tuple(sorted({
         "implementation_name": "cpython",
         "implementation_version": re.sub(r"[^0-9.].*$", "", full_version),
-        "os_name": "nt" if system == "Windows" else "posix",
+        "os_name": system.os_name,
         "platform_machine": machine,
         "platform_release": "",
-        "platform_system": system,
+        "platform_system": system.system,
         "platform_version": "",
         "python_full_version": full_version,
         "platform_python_implementation": "CPython",
         "python_version": f"{major}.{minor}",
-        "sys_platform": {"Windows": "win32", "Darwin": "darwin"}.get(system, "linux"),
+        "sys_platform": system.sys_platform,
     }.items()))
 
 
 def _version_tuple(full: str) -> tuple[int, int, int]:
-    nums = [int(re.match(r"\d+", p).group()) if re.match(r"\d+", p) else 0 for p in full.split(".")[:3]]
-    return tuple((nums + [0, 0, 0])[:3])  # type: ignore[return-value]
-
-
-def _check_version(where: Path, version: tuple[int, int, int], full: str) -> None:
-    from bundler.base.model import MIN_VERSION
-
-    if version[:2] < MIN_VERSION:
-        raise InterpreterError(f"--python {where}: is Python {full}; bundler needs CPython 3.9 or newer")
+    nums = [int(m.group()) if (m := re.match(r"\d+", p)) else 0 for p in full.split(".")[:3]] + [0, 0, 0]
+    return nums[0], nums[1], nums[2]
 
 
 # --- glibc / macOS floors ---------------------------------------------------------------
@@ -226,7 +219,7 @@ def _macos_minimum(exe: Path) -> str:
 
 
 def describe(path: Path, cache_dir: Path):
-    """A :class:`~bundler.interpreter.BaseInterpreter` for the CPython at *path* (archive, dir or executable)."""
+    """A :class:`~bundler.base.model.BaseInterpreter` for the CPython at *path* (archive, dir or executable)."""
     original = path
     if is_archive(path):
         path = unpack(path, cache_dir)
@@ -261,22 +254,22 @@ def _describe_dir(root: Path, original: Path, exe_hint: Path | None = None):
     kind = executable_kind(exe)
     if kind is None:
         raise InterpreterError(f"--python {exe}: not an executable bundler can target (ELF, Mach-O or PE for x86_64/arm64)")
-    if kind.system == "Windows":
+    if kind.os is WINDOWS:
         return _describe_windows(root, exe, kind, meta, original)
     return _describe_posix(root, exe, kind, meta, original)
 
 
 def _describe_windows(root: Path, exe: Path, kind: ExecutableKind, meta: dict | None, original: Path):
-    from bundler.base.model import BaseInterpreter
-
     dlls = sorted(p for p in root.glob("python3*.dll") if re.fullmatch(r"python3\d+t?\.dll", p.name.lower()))
     if not dlls:
         raise InterpreterError(f"--python {original}: has python.exe but no python3XY.dll next to it; not a CPython for Windows")
     m = re.fullmatch(r"python3(\d+)(t?)\.dll", dlls[-1].name.lower())
-    minor, free = int(m.group(1)), bool(m.group(2))  # type: ignore[union-attr]
+    if m is None:  # the glob above kept only names that match
+        raise InterpreterError(f"--python {original}: cannot read the version from {dlls[-1].name}")
+    minor, free = int(m.group(1)), bool(m.group(2))
     full = (meta or {}).get("python_version") or _full_version([dlls[-1]], minor) or f"3.{minor}.0"
     version = _version_tuple(full)
-    _check_version(original, version, full)
+    check_version(original, version, full)
     zipped = root / f"python3{minor}.zip"
     stdlib = root / "Lib" if (root / "Lib" / "os.py").is_file() else zipped
     if not stdlib.exists():
@@ -299,9 +292,9 @@ def _describe_windows(root: Path, exe: Path, kind: ExecutableKind, meta: dict | 
         ext_suffix=f".cp3{minor}-win_{'amd64' if kind.machine == 'AMD64' else 'arm64'}.pyd",
         sitepackages=(str(root / "Lib" / "site-packages"),),
         machine=kind.machine,
-        system="Windows",
+        system=kind.system,
         glibc="",
-        markers=_markers("Windows", kind.machine, full),
+        markers=_markers(kind.os, kind.machine, full),
         openssl_cafile=None,
         openssl_capath=None,
         runnable=False,
@@ -309,8 +302,6 @@ def _describe_windows(root: Path, exe: Path, kind: ExecutableKind, meta: dict | 
 
 
 def _describe_posix(root: Path, exe: Path, kind: ExecutableKind, meta: dict | None, original: Path):
-    from bundler.base.model import BaseInterpreter
-
     prefix = exe.parent.parent  # <prefix>/bin/python3.X (a merged-/usr image's bin is usr/bin)
     stdlib = _pbs_path(root, (meta or {}).get("python_stdlib"))
     if stdlib is None:
@@ -325,7 +316,7 @@ def _describe_posix(root: Path, exe: Path, kind: ExecutableKind, meta: dict | No
     candidates = [exe] + ([libdir / ldlibrary] if ldlibrary else []) + sorted(libdir.glob(f"libpython3.{minor}*"))
     full = (meta or {}).get("python_version") or _full_version(candidates, minor) or f"3.{minor}.0"
     version = _version_tuple(full)
-    _check_version(original, version, full)
+    check_version(original, version, full)
     multiarch = str(cv.get("MULTIARCH") or "")
     dynload = stdlib / "lib-dynload"
     sysroot = prefix.parent if prefix.name == "usr" else None
@@ -333,7 +324,7 @@ def _describe_posix(root: Path, exe: Path, kind: ExecutableKind, meta: dict | No
     if (prefix / "lib" / "python3" / "dist-packages").is_dir() or sysroot is not None:
         site = [str(prefix / "lib" / "python3" / "dist-packages"), str(stdlib / "dist-packages")]
     glibc = macos = ""
-    if kind.system == "Linux":
+    if kind.os is LINUX:
         crt = " ".join((meta or {}).get("crt_features") or [])
         if "musl" in crt or "musl" in str((meta or {}).get("target_triple", "")):
             glibc = ""
@@ -363,7 +354,7 @@ def _describe_posix(root: Path, exe: Path, kind: ExecutableKind, meta: dict | No
         machine=kind.machine,
         system=kind.system,
         glibc=glibc,
-        markers=_markers(kind.system, kind.machine, full),
+        markers=_markers(kind.os, kind.machine, full),
         openssl_cafile=None,
         openssl_capath=None,
         runnable=False,

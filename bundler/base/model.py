@@ -6,7 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundler.errors import InterpreterError
+from bundler.platforms import Os, os_of_system
+
 MIN_VERSION = (3, 9)
+
+
+def check_version(where: object, version: tuple[int, ...], full: str) -> None:
+    """Refuse a base older than :data:`MIN_VERSION` (*where*: what ``--python`` named)."""
+    if version[:2] < MIN_VERSION:
+        oldest = ".".join(map(str, MIN_VERSION))
+        raise InterpreterError(f"--python {where}: is Python {full}; bundler needs CPython {oldest} or newer")
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,11 @@ class BaseInterpreter:
     sysroot: Path | None = None
     #: oldest macOS the base runs on (macOS bases only)
     macos_minimum: str | None = None
+
+    @property
+    def os(self) -> Os | None:
+        """The OS this CPython is for (None: one bundler does not target)."""
+        return os_of_system(self.system)
 
     @property
     def short_version(self) -> str:

@@ -12,8 +12,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bundler.base.model import MIN_VERSION, BaseInterpreter, TclTk
+from bundler.base.model import BaseInterpreter, TclTk, check_version
 from bundler.errors import InterpreterError
+from bundler.platforms import LINUX, os_of_system
 
 _PROBE = r"""
 import json, os, platform, site, ssl, sys, sysconfig
@@ -157,17 +158,15 @@ def probe(python: Path) -> BaseInterpreter:
         raise InterpreterError(
             f"--python {python}: is {data['implementation']}, not CPython; bundler relocates CPython only"
         )
-    version = tuple(data["version"])
-    if version[:2] < MIN_VERSION:
-        raise InterpreterError(
-            f"--python {python}: is Python {data['full_version']}; bundler needs CPython 3.9 or newer"
-        )
-    if data["system"] != "Linux":
+    major, minor, micro = (int(n) for n in data["version"][:3])
+    version = (major, minor, micro)
+    check_version(python, version, data["full_version"])
+    if os_of_system(data["system"]) is not LINUX:
         raise InterpreterError(f"--python {python}: runs on {data['system']}; only Linux hosts are supported so far")
     libc = data["libc"]
     return BaseInterpreter(
         executable=Path(data["executable"]),
-        version=version,  # type: ignore[arg-type]
+        version=version,
         full_version=data["full_version"],
         abiflags=data["abiflags"],
         gil_disabled=data["gil_disabled"],

@@ -15,30 +15,22 @@ from packaging import tags as ptags
 
 from bundler.base.model import BaseInterpreter
 from bundler.errors import InterpreterError
-
-#: Every target bundler builds for, with the binary format of its executables.
-TARGETS = {
-    "linux-x86_64": "elf",
-    "linux-aarch64": "elf",
-    "windows-x86_64": "pe",
-    "macos-arm64": "macho",
-    "macos-x86_64": "macho",
-}
-#: platform.system() → the target's OS part
-_OS = {"Linux": "linux", "Windows": "windows", "Darwin": "macos"}
-#: (os, platform.machine()) → the target's arch part
-_ARCH = {
-    ("linux", "x86_64"): "x86_64", ("linux", "aarch64"): "aarch64", ("linux", "arm64"): "aarch64",
-    ("windows", "AMD64"): "x86_64", ("windows", "x86_64"): "x86_64",
-    ("macos", "arm64"): "arm64", ("macos", "x86_64"): "x86_64",
-}
+from bundler.platforms import (
+    LINUX,
+    PLATFORMS,
+    WINDOWS,
+    Os,
+    Platform,
+    os_of_system,
+    platform_named,
+)
 
 
 @dataclass(frozen=True)
 class Target:
     """Everything wheel selection needs: markers and tags in priority order."""
 
-    name: str
+    platform: Platform
     python_version: tuple[int, int]
     markers: tuple[tuple[str, str], ...]
     tags: tuple[ptags.Tag, ...]
@@ -48,16 +40,20 @@ class Target:
     macos_minimum: tuple[int, int] | None = None
 
     @property
-    def os(self) -> str:
-        return self.name.split("-", 1)[0]
+    def name(self) -> str:
+        return self.platform.name
+
+    @property
+    def os(self) -> Os:
+        return self.platform.os
 
     @property
     def arch(self) -> str:
-        return self.name.split("-", 1)[1]
+        return self.platform.arch
 
     @property
     def binary_format(self) -> str:
-        return TARGETS[self.name]
+        return self.platform.binary_format
 
     @property
     def environment(self) -> dict[str, str]:
@@ -85,17 +81,17 @@ def linux_platforms(arch: str, glibc: tuple[int, int]) -> list[str]:
     return platforms
 
 
-def target_name(interp: BaseInterpreter) -> str:
-    """``<os>-<arch>`` of a base interpreter; an error for anything bundler cannot target."""
-    os_part = _OS.get(interp.system)
-    arch = _ARCH.get((os_part or "", interp.machine))
-    name = f"{os_part}-{arch}"
-    if os_part is None or arch is None or name not in TARGETS:
+def target_platform(interp: BaseInterpreter) -> Platform:
+    """The target (``<os>-<arch>``) of a base interpreter; an error for anything bundler cannot target."""
+    system = os_of_system(interp.system)
+    arch = system.arch_of(interp.machine) if system is not None else None
+    found = platform_named(f"{system.name}-{arch}") if system is not None and arch is not None else None
+    if found is None:
         raise InterpreterError(
             f"--python {interp.executable}: is a CPython for {interp.system} {interp.machine}; "
-            f"supported targets: {', '.join(TARGETS)}"
+            f"supported targets: {', '.join(p.name for p in PLATFORMS)}"
         )
-    return name
+    return found
 
 
 def _version(text: str, what: str, interp: BaseInterpreter) -> tuple[int, int]:
@@ -108,28 +104,28 @@ def _version(text: str, what: str, interp: BaseInterpreter) -> tuple[int, int]:
 
 def target_for(interp: BaseInterpreter) -> Target:
     """The target described by a base interpreter (probed or read from its files)."""
-    name = target_name(interp)
-    os_part, arch = name.split("-", 1)
-    pyver = interp.version[:2]
+    found = target_platform(interp)
+    arch = found.arch
+    pyver = (interp.version[0], interp.version[1])
     glibc = macos = None
-    if os_part == "linux":
+    if found.os is LINUX:
         if not interp.glibc:
             raise InterpreterError(
                 f"--python {interp.executable}: is not linked against glibc; musl targets are not supported yet"
             )
         glibc = _version(interp.glibc, "glibc version", interp)
-        platforms = linux_platforms(arch, glibc)
-    elif os_part == "windows":
-        platforms = ["win_amd64"]
+        platform_tags = linux_platforms(arch, glibc)
+    elif found.os is WINDOWS:
+        platform_tags = ["win_amd64"]
     else:
         macos = _version(interp.macos_minimum or "", "minimum macOS version", interp)
-        platforms = list(ptags.mac_platforms(macos, arch))
+        platform_tags = list(ptags.mac_platforms(macos, arch))
     abi = f"cp{pyver[0]}{pyver[1]}{'t' if interp.gil_disabled else ''}"
-    tags = list(ptags.cpython_tags(python_version=pyver, abis=[abi], platforms=platforms))
-    tags += list(ptags.compatible_tags(python_version=pyver, interpreter=f"cp{pyver[0]}{pyver[1]}", platforms=platforms))
+    tags = list(ptags.cpython_tags(python_version=pyver, abis=[abi], platforms=platform_tags))
+    tags += list(ptags.compatible_tags(python_version=pyver, interpreter=f"cp{pyver[0]}{pyver[1]}", platforms=platform_tags))
     return Target(
-        name=name,
-        python_version=pyver,  # type: ignore[arg-type]
+        platform=found,
+        python_version=pyver,
         markers=interp.markers,
         tags=tuple(tags),
         glibc=glibc,

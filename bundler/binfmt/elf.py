@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -14,11 +14,12 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
-from bundler.binfmt.interface import BinaryEdit, BinaryInfo
+from bundler.binfmt.interface import BinaryEdit, BinaryInfo, Floor, PathCheck, inside
+from bundler.binfmt.ldpath import expand_origin
 from bundler.errors import RelocationError
+from bundler.platforms import ELF_MACHINES
 
 ELF_MAGIC = b"\x7fELF"
-_MACHINES = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_386": "i386", "EM_ARM": "arm"}
 _GLIBC = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
@@ -54,8 +55,35 @@ def glibc_floor(infos: "list[BinaryInfo] | tuple[BinaryInfo, ...]") -> str | Non
     return ".".join(map(str, best)) if best else None
 
 
+def glibc_floor_of(root: Path, binaries: Mapping[str, BinaryInfo]) -> Floor:
+    """The :data:`bundler.binfmt.interface.FloorOf` of ELF: the newest glibc symbol version needed."""
+    return Floor(glibc=glibc_floor(list(binaries.values())))
+
+
+def search_path_check(loader: str) -> PathCheck:
+    """The :data:`bundler.binfmt.interface.PathCheck` of ELF for a system whose program loader is *loader*:
+    that loader, no DT_RPATH, every DT_RUNPATH entry ``$ORIGIN``-relative and inside the runtime."""
+
+    def check(root: Path, rel: str, info: BinaryInfo) -> None:
+        if info.interpreter and info.interpreter != loader:
+            raise RelocationError(
+                f"{rel} asks for the program loader {info.interpreter}, which is not the system's "
+                f"{loader}; rebuild it for a standard glibc system"
+            )
+        if info.rpath:
+            raise RelocationError(f"{rel} still has DT_RPATH {':'.join(info.rpath)} after relocation")
+        here = root / os.path.dirname(rel)
+        for entry in info.runpath:
+            if not entry.startswith("$ORIGIN") or not inside(root, expand_origin(entry, here)):
+                raise RelocationError(
+                    f"{rel} has the search path {entry}, which points outside the runtime"
+                )
+
+    return check
+
+
 class ElfFormat:
-    """The ELF implementation of :class:`bundler.binfmt.BinaryFormat`."""
+    """The ELF implementation of :class:`bundler.binfmt.interface.BinaryFormat`."""
 
     def is_binary(self, path: Path) -> bool:
         try:
@@ -68,13 +96,13 @@ class ElfFormat:
 
     def machine(self, path: Path) -> str:
         with open(path, "rb") as f:
-            return _MACHINES.get(ELFFile(f).header["e_machine"], "unknown")
+            return ELF_MACHINES.get(ELFFile(f).header["e_machine"], "unknown")
 
     def read(self, path: Path) -> BinaryInfo:
         try:
             with open(path, "rb") as f:
                 elf = ELFFile(f)
-                machine = _MACHINES.get(elf.header["e_machine"], "unknown")
+                machine = ELF_MACHINES.get(elf.header["e_machine"], "unknown")
                 needed: list[str] = []
                 rpath: tuple[str, ...] = ()
                 runpath: tuple[str, ...] = ()

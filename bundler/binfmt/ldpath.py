@@ -9,8 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bundler.binfmt.interface import BinaryInfo
-
-_CLASS_MACHINE = {"x86_64": (2, 62), "aarch64": (2, 183)}  # (EI_CLASS, e_machine)
+from bundler.platforms import ELF_CLASS_MACHINE
 
 
 def expand_origin(entry: str, origin: Path) -> str:
@@ -52,7 +51,7 @@ def conf_dirs(conf: str = "/etc/ld.so.conf") -> tuple[str, ...]:
 
 
 def _matches_arch(path: Path, arch: str) -> bool:
-    want = _CLASS_MACHINE.get(arch)
+    want = ELF_CLASS_MACHINE.get(arch)
     try:
         with open(path, "rb") as f:
             head = f.read(20)
@@ -66,27 +65,30 @@ def _matches_arch(path: Path, arch: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Resolver:
+class LdSoResolver:
     """ld.so's search order for one architecture on the build machine."""
 
     arch: str
     default_dirs: tuple[str, ...]
     conf: tuple[str, ...] = ()
 
-    def search(self, soname: str, info: BinaryInfo, origin: Path, inherited_rpath: tuple[str, ...] = ()) -> Path | None:
-        """Find *soname* needed by a binary whose directory is *origin*.
+    def search(self, needed: str, info: BinaryInfo, origin: Path) -> Path | None:
+        """Find *needed* (a soname) needed by a binary whose directory is *origin*.
 
-        Order: DT_RPATH of the binary and of its loaders (only when it has no
-        DT_RUNPATH), DT_RUNPATH, ld.so.conf, default directories. The build's
-        LD_LIBRARY_PATH is deliberately ignored: it does not exist at run time.
+        Order: DT_RPATH (only when the binary has no DT_RUNPATH), DT_RUNPATH,
+        ld.so.conf, default directories. The build's LD_LIBRARY_PATH is
+        deliberately ignored: it does not exist at run time. The DT_RPATH of
+        the binary's loaders, which ld.so also searches, is not: relocation
+        gives every binary a search path of its own, so nothing in a runtime
+        depends on what it would inherit.
         """
+        soname = needed
         if "/" in soname:
             p = Path(expand_origin(soname, origin))
             return p if p.exists() else None
         dirs: list[str] = []
         if not info.runpath:
             dirs += [expand_origin(d, origin) for d in info.rpath]
-            dirs += list(inherited_rpath)
         dirs += [expand_origin(d, origin) for d in info.runpath]
         dirs += list(self.conf) + list(self.default_dirs)
         for d in dirs:
@@ -96,5 +98,5 @@ class Resolver:
         return None
 
 
-def host_resolver(arch: str, default_dirs: tuple[str, ...]) -> Resolver:
-    return Resolver(arch=arch, default_dirs=default_dirs, conf=conf_dirs())
+def host_resolver(arch: str, default_dirs: tuple[str, ...]) -> LdSoResolver:
+    return LdSoResolver(arch=arch, default_dirs=default_dirs, conf=conf_dirs())

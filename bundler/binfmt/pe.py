@@ -22,8 +22,8 @@ import pefile
 
 from bundler.binfmt.interface import BinaryEdit, BinaryInfo
 from bundler.errors import RelocationError
+from bundler.platforms import PE_MACHINES
 
-_MACHINES = {0x8664: "x86_64", 0xAA64: "aarch64", 0x14C: "i386", 0x1C4: "arm"}
 _SUBSYSTEMS = {2: "gui", 3: "console"}
 _IMPORT = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_IMPORT"]
 _DELAY_IMPORT = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT"]
@@ -160,7 +160,7 @@ def _unique_folded(names: list[str]) -> tuple[str, ...]:
 
 
 class PeFormat:
-    """The PE implementation of :class:`bundler.binfmt.BinaryFormat`."""
+    """The PE implementation of :class:`bundler.binfmt.interface.BinaryFormat`."""
 
     name = "pe"
 
@@ -173,7 +173,7 @@ class PeFormat:
         code = _machine_code(path)
         if code is None:
             raise RelocationError(f"{path}: not a PE file (no MZ/PE header)")
-        return _MACHINES.get(code, "unknown")
+        return PE_MACHINES.get(code, "unknown")
 
     def subsystem(self, path: Path) -> str:
         """``"console"`` or ``"gui"``: whether Windows gives the program a console."""
@@ -193,7 +193,7 @@ class PeFormat:
         """Imported DLLs (import table, then delay-import table), first spelling of each."""
         parsed = _parse(path)
         try:
-            machine = _MACHINES.get(parsed.pe.FILE_HEADER.Machine, "unknown")
+            machine = PE_MACHINES.get(parsed.pe.FILE_HEADER.Machine, "unknown")
         finally:
             parsed.pe.close()
         names = [name for name, _f, _b in parsed.imports + parsed.delay_imports]
@@ -345,21 +345,21 @@ class PeResolver:
     CPython loads extension modules with ``LOAD_LIBRARY_SEARCH_DEFAULT_DIRS |
     LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR``: the module's own directory first, then
     the application directory (python.exe's), then directories added with
-    ``os.add_dll_directory`` (here: *extra_dirs*, given by the user), then
-    System32, which only system DLLs (the policy's) come from.
+    ``os.add_dll_directory``, then System32, which only system DLLs (the
+    policy's) come from. The user's ``--lib-path`` directories stand in for
+    ``os.add_dll_directory`` (:class:`bundler.relocate.kits.WithLibPath`).
     """
 
     machine: str
     app_dir: Path | None = None
-    extra_dirs: tuple[Path, ...] = ()
 
     def search(self, needed: str, info: BinaryInfo, origin: Path) -> Path | None:
         if "/" in needed or "\\" in needed:
             return None
-        dirs = [origin, *([self.app_dir] if self.app_dir is not None else []), *self.extra_dirs]
+        dirs = [origin, *([self.app_dir] if self.app_dir is not None else [])]
         for directory in dirs:
             for candidate in _find_in_dir(directory, needed):
                 code = _machine_code(candidate) if candidate.is_file() else None
-                if code is not None and _MACHINES.get(code, "unknown") == self.machine:
+                if code is not None and PE_MACHINES.get(code, "unknown") == self.machine:
                     return candidate
         return None

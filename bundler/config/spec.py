@@ -17,6 +17,7 @@ from typing import Any
 
 from bundler.config.project import read_project
 from bundler.errors import ConfigError
+from bundler.platforms import TARGET_NAMES
 
 FORMATS = ("onefile", "dir", "archive")
 #: zstd level: 9 compresses within a few percent of 12 in half the time, and 15x faster than 19
@@ -24,8 +25,6 @@ FORMATS = ("onefile", "dir", "archive")
 DEFAULT_LEVEL = 9
 #: PyPI's simple index: the default of ``index-url``
 PYPI_SIMPLE = "https://pypi.org/simple"
-#: every target bundler builds for (bundler.base.target.TARGETS has their binary formats)
-TARGET_NAMES = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64", "macos-x86_64")
 _ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\s*=\s*(?P<value>[\w.]+\s*:\s*[\w.]+))?$")
 
 #: key -> (type, description); the README's table is this one.
@@ -36,7 +35,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "entry": (list, 'entry points: "NAME" (a console script of a locked package) or "NAME=module:function"'),
     "python": (str, "base CPython: an executable, a prefix directory or a python-build-standalone / "
                     "Windows embeddable archive (default: the interpreter running bundler)"),
-    "target": (list, "targets to build: linux-x86_64, linux-aarch64, windows-x86_64, macos-arm64, macos-x86_64 "
+    "target": (list, f"targets to build: {', '.join(TARGET_NAMES)} "
                      "(default: the base interpreter's)"),
     "targets": (dict, "per-target settings: [tool.bundler.targets.<target>] python = \"...\""),
     "format": (list, 'outputs: "onefile", "dir", "archive" (default: ["onefile"])'),

@@ -32,7 +32,6 @@ Progress = Callable[[str, str], None]
 PACKAGED = Path(__file__).resolve().parent.parent / "_stubs"
 STUB_SOURCES = stubbuild.CHECKOUT_SOURCES
 ZIG_VERSION = stubbuild.ZIG_VERSION
-ZIG_TARGETS = stubbuild.ZIG_TARGETS
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ One module does it for every caller: the wheel build (``setup.py`` puts the
 stubs for every target into the wheel), ``make stubs`` (the same into a
 checkout's ``bundler/_stubs/``) and ``bundler build --rebuild-stub``.
 
-Standard library only: ``setup.py`` loads this file by its path inside the
-build environment, where bundler's own dependencies are not installed.
+Standard library and :mod:`bundler.platforms` only: ``setup.py`` imports this
+module from the source tree inside the build environment, where bundler's own
+dependencies are not installed. The targets and their Zig triples are
+:data:`bundler.platforms.PLATFORMS`.
 
-Run as ``python -m bundler.output.stubbuild OUT_DIR`` (or ``python bundler/output/stubbuild.py
-OUT_DIR``) to build every stub into OUT_DIR with its record, ``stubs.json``.
+Run as ``python -m bundler.output.stubbuild OUT_DIR`` to build every stub into
+OUT_DIR with its record, ``stubs.json``.
 """
 
 from __future__ import annotations
@@ -26,22 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundler.platforms import PLATFORMS, TARGET_NAMES, Platform, platform_named
+
 ZIG_VERSION = "0.17.1"
 RECORD = "stubs.json"
 #: the stub sources next to the package in a checkout or an unpacked sdist (absent from a wheel)
 CHECKOUT_SOURCES = Path(__file__).resolve().parents[2] / "stubs"
-
-#: bundler target → Zig target triple (static musl: the stub runs on any Linux;
-#: Windows links the UCRT through MinGW-w64; macOS links libSystem only, with
-#: the oldest macOS named explicitly, since Zig 0.17 defaults to macOS 15:
-#: 11.0 is the first arm64 macOS, 10.13 python.org's floor for x86_64).
-ZIG_TARGETS = {
-    "linux-x86_64": "x86_64-linux-musl",
-    "linux-aarch64": "aarch64-linux-musl",
-    "windows-x86_64": "x86_64-windows-gnu",
-    "macos-arm64": "aarch64-macos.11.0",
-    "macos-x86_64": "x86_64-macos.10.13",
-}
 
 #: Only the decompression API is referenced, so with per-function sections the
 #: linker drops libzstd's compressor and dictionary builder. ReleaseSmall (-Os)
@@ -68,8 +60,15 @@ class StubKind:
     variant: str = ""  # "console" | "gui" on Windows, "" elsewhere
 
     @property
+    def platform(self) -> Platform:
+        found = platform_named(self.target)
+        if found is None:
+            raise StubBuildError(f"no stub for target {self.target}; stubs exist for {', '.join(TARGET_NAMES)}")
+        return found
+
+    @property
     def windows(self) -> bool:
-        return self.target.startswith("windows-")
+        return self.platform.is_windows
 
     @property
     def key(self) -> str:
@@ -79,11 +78,11 @@ class StubKind:
     @property
     def filename(self) -> str:
         """``bundler-stub-<target>``; Windows: ``bundler-stub-<target>-<variant>.exe``."""
-        return f"bundler-stub-{self.key}.exe" if self.windows else f"bundler-stub-{self.key}"
+        return self.platform.os.executable(f"bundler-stub-{self.key}")
 
     @property
     def zig_target(self) -> str:
-        return ZIG_TARGETS[self.target]
+        return self.platform.zig_triple
 
     def flags(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(C flags for zstd.c, Zig flags)."""
@@ -94,16 +93,17 @@ class StubKind:
 
 def kind_for(target: str, gui: bool = False) -> StubKind:
     """The stub a build for *target* uses (*gui* matters on Windows only)."""
-    if target not in ZIG_TARGETS:
-        raise StubBuildError(f"no stub for target {target}; stubs exist for {', '.join(ZIG_TARGETS)}")
-    if target.startswith("windows-"):
+    found = platform_named(target)
+    if found is None:
+        raise StubBuildError(f"no stub for target {target}; stubs exist for {', '.join(TARGET_NAMES)}")
+    if found.is_windows:
         return StubKind(target, "gui" if gui else "console")
     return StubKind(target)
 
 
 #: every stub the wheel carries
 ALL_KINDS: tuple[StubKind, ...] = tuple(
-    k for t in ZIG_TARGETS for k in ((kind_for(t), kind_for(t, True)) if t.startswith("windows-") else (kind_for(t),))
+    k for p in PLATFORMS for k in ((kind_for(p.name), kind_for(p.name, True)) if p.is_windows else (kind_for(p.name),))
 )
 
 

@@ -3,8 +3,8 @@
 One :class:`FormatKit` per target: the reader/rewriter (``elf``, ``pe``,
 ``macho``), the system-library policy, the loader rules the planner follows,
 where vendored libraries go, how to find libraries on the build machine and
-inside the runtime, and the format's own checks. Nothing else in bundler asks
-which OS a target is for when it relocates.
+inside the runtime, the format's own checks and the system floor its files
+set. Nothing else in bundler asks which OS a target is for when it relocates.
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from pathlib import Path
 
 from bundler.base.model import BaseInterpreter
 from bundler.base.target import Target
-from bundler.binfmt.interface import BinaryFormat
-from bundler.binfmt.ldpath import Resolver, host_resolver
+from bundler.binfmt.interface import (
+    BinaryFormat,
+    BinaryInfo,
+    FloorOf,
+    PathCheck,
+    Resolver,
+    no_floor,
+    no_path_check,
+)
+from bundler.binfmt.ldpath import LdSoResolver, host_resolver
 from bundler.relocate.model import ELF_RULES, VENDOR_DIR, LoaderRules
 from bundler.relocate.policy import Policy, load_policy
 
@@ -33,13 +41,17 @@ class FormatKit:
     #: runtime-relative directory for vendored libraries ("" = the runtime root)
     vendor_dir: str
     #: finds what a binary needs on the build machine (the plan)
-    build_resolver: object
+    build_resolver: Resolver
     #: finds what a binary needs inside the runtime only (the verification)
-    inside_resolver: object
+    inside_resolver: Resolver
     #: run on each vendored copy before any rewrite (strip: never after LIEF)
     prepare: Callable[[Path], None]
     #: a format's own test of a rewritten file (Mach-O: its code signature), given the path
     check: Callable[[Path], None] | None = None
+    #: the format's rules for a relocated binary's search paths and names
+    check_paths: PathCheck = no_path_check
+    #: the oldest system (glibc, macOS) the relocated binaries run on
+    floor: FloorOf = no_floor
 
 
 def _noop(path: Path) -> None:
@@ -50,14 +62,14 @@ def _noop(path: Path) -> None:
 class WithLibPath:
     """A loader's search, then the user's ``--lib-path`` directories (by file name)."""
 
-    inner: object
+    inner: Resolver
     dirs: tuple[Path, ...]
     machine: Callable[[Path], str]
     arch: str
     case_insensitive: bool = False
 
-    def search(self, needed: str, info, origin: Path) -> Path | None:
-        found = self.inner.search(needed, info, origin)  # type: ignore[attr-defined]
+    def search(self, needed: str, info: BinaryInfo, origin: Path) -> Path | None:
+        found = self.inner.search(needed, info, origin)
         if found is not None or not self.dirs:
             return found
         name = posixpath.basename(needed)
@@ -74,21 +86,28 @@ class WithLibPath:
 
 
 def _elf(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) -> FormatKit:
-    from bundler.binfmt.elf import ElfFormat, stripper
+    from bundler.binfmt.elf import (
+        ElfFormat,
+        glibc_floor_of,
+        search_path_check,
+        stripper,
+    )
 
     policy = load_policy("manylinux")
     dirs = policy.library_dirs(target.arch)
     if interp.sysroot is not None:
         # another architecture's system image: its libraries, never the host's
-        build = Resolver(arch=target.arch, default_dirs=tuple(str(interp.sysroot) + d for d in dirs))
+        build: Resolver = LdSoResolver(arch=target.arch, default_dirs=tuple(str(interp.sysroot) + d for d in dirs))
     elif interp.runnable:
         build = host_resolver(target.arch, dirs)
     else:
-        build = Resolver(arch=target.arch, default_dirs=())  # a self-contained base (python-build-standalone)
+        build = LdSoResolver(arch=target.arch, default_dirs=())  # a self-contained base (python-build-standalone)
     return FormatKit(
         name="elf", fmt=ElfFormat(), policy=policy, rules=ELF_RULES, vendor_dir=VENDOR_DIR,
-        build_resolver=build, inside_resolver=Resolver(arch=target.arch, default_dirs=()),
+        build_resolver=build, inside_resolver=LdSoResolver(arch=target.arch, default_dirs=()),
         prepare=stripper(target.arch),
+        check_paths=search_path_check(policy.loader(target.arch)),
+        floor=glibc_floor_of,
     )
 
 
@@ -101,8 +120,8 @@ def _pe(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) ->
         rules=LoaderRules(unique_name=pe.unique_name, origin=None, rename_vendored_id=False, name_from_file=True),
         # next to python.exe: the application directory is searched for every DLL of the process
         vendor_dir=app_dir,
-        build_resolver=pe.PeResolver(app_dir=interp.executable.parent, extra_dirs=(), machine=target.arch),
-        inside_resolver=pe.PeResolver(app_dir=root / app_dir, extra_dirs=(), machine=target.arch),
+        build_resolver=pe.PeResolver(app_dir=interp.executable.parent, machine=target.arch),
+        inside_resolver=pe.PeResolver(app_dir=root / app_dir, machine=target.arch),
         prepare=_noop,
     )
 
@@ -111,15 +130,20 @@ def _macho(target: Target, interp: BaseInterpreter, root: Path, python_rel: str)
     from bundler.binfmt.macho import codesign
     from bundler.binfmt.macho import format as macho
 
+    policy = load_policy("macos")
     return FormatKit(
-        name="macho", fmt=macho.MachOFormat(arch=target.arch), policy=load_policy("macos"),
+        name="macho", fmt=macho.MachOFormat(arch=target.arch), policy=policy,
         rules=LoaderRules(unique_name=macho.unique_name, origin="@loader_path",
                           install_name_prefix="@rpath/", search_in_rpath=True),
         vendor_dir=VENDOR_DIR,
-        build_resolver=macho.MachOResolver(executable_dir=interp.executable.parent),
+        # a Mac's files copied to this machine, if the base came with them, before the paths as they are
+        build_resolver=macho.MachOResolver(executable_dir=interp.executable.parent,
+                                           sysroots=(interp.sysroot,) if interp.sysroot is not None else ()),
         inside_resolver=macho.MachOResolver(executable_dir=root / posixpath.dirname(python_rel)),
         prepare=_noop,
         check=codesign.verify_adhoc,
+        check_paths=macho.search_path_check(policy.is_system),
+        floor=macho.macos_floor_of(target.arch),
     )
 
 
@@ -133,6 +157,6 @@ def kit_for(target: Target, interp: BaseInterpreter, root: Path, python_rel: str
     kit = _KITS[target.binary_format](target, interp, Path(os.path.realpath(root)), python_rel)
     if not lib_path:
         return kit
-    wrapped = WithLibPath(kit.build_resolver, tuple(lib_path), kit.fmt.machine, target.arch,  # type: ignore[attr-defined]
+    wrapped = WithLibPath(kit.build_resolver, tuple(lib_path), kit.fmt.machine, target.arch,
                           case_insensitive=kit.policy.case_insensitive)
     return dataclasses.replace(kit, build_resolver=wrapped)

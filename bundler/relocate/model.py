@@ -1,6 +1,7 @@
-"""Make every native binary in a staged runtime find its libraries inside it.
+"""What relocation works with: loader rules, the plan, the report, vendored-name schemes.
 
-``plan`` is pure given its reader/resolver/digest functions: it walks the
+Relocation makes every native binary in a staged runtime find its libraries
+inside it. ``plan`` is pure given its reader/resolver/digest functions: it walks the
 dependencies (DT_NEEDED, Mach-O load commands, PE imports) like the loader
 would, decides which libraries to vendor (everything outside the system policy)
 under unique names, and computes search paths relative to each binary
@@ -14,7 +15,6 @@ still reach outside the runtime.
 from __future__ import annotations
 
 import fnmatch
-import os
 import posixpath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -93,11 +93,6 @@ def _origin_entry(from_rel_dir: str, to_rel_dir: str, token: str = "$ORIGIN") ->
 
 ELF_RULES = LoaderRules(unique_name=unique_name)
 
-
-def inside(root: Path, path: str) -> bool:
-    """True if *path* (normalized) is *root* or below it."""
-    real = os.path.normpath(path)
-    return real == str(root) or real.startswith(str(root) + os.sep)
 
 
 def newest(versions: list[str]) -> str | None:

@@ -8,8 +8,7 @@ import posixpath
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bundler.binfmt.interface import BinaryEdit, BinaryInfo
-from bundler.binfmt.ldpath import Resolver
+from bundler.binfmt.interface import BinaryEdit, BinaryInfo, Resolver, inside
 from bundler.errors import RelocationError
 from bundler.relocate.model import (
     ELF_RULES,
@@ -18,7 +17,6 @@ from bundler.relocate.model import (
     RelocationPlan,
     VendoredLibrary,
     _origin_entry,
-    inside,
     is_excluded,
 )
 from bundler.relocate.policy import Policy

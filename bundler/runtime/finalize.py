@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bundler.base.model import BaseInterpreter
 from bundler.errors import RelocationError
+from bundler.platforms import WINDOWS
 from bundler.runtime.stage import StagedRuntime
 
 PLACEHOLDER = "@BUNDLER_PREFIX@"
@@ -171,7 +172,7 @@ def finalize(staged: StagedRuntime, interp: BaseInterpreter,
              progress: Callable[[int, int], None] = lambda done, total: None) -> bool:
     """Everything after relocation; returns whether the runtime was byte-compiled."""
     rewrite_sysconfigdata(staged)
-    if interp.system != "Windows":  # Windows: Python reads the OS certificate store; no terminfo
+    if interp.os is not WINDOWS:  # Windows: Python reads the OS certificate store; no terminfo
         install_runtime_hook(staged)
         bundle_ca_certificates(staged, interp)
         bundle_terminfo(staged)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bundler.base.model import BaseInterpreter
 from bundler.errors import InterpreterError
+from bundler.platforms import WINDOWS
 
 #: Standard-library paths no application needs (relative to the stdlib dir).
 PRUNE_DIRS = (
@@ -173,7 +174,7 @@ def stage(interp: BaseInterpreter, root: Path, *, is_binary, prepare, tk: bool =
     *prepare* runs on every copied binary before any rewrite (strip, for ELF).
     A Windows base keeps its own layout (:func:`stage_windows`).
     """
-    if interp.system == "Windows":
+    if interp.os is WINDOWS:
         return stage_windows(interp, root, is_binary=is_binary, tk=tk)
     ver = interp.short_version
     stdlib_rel = f"lib/python{ver}"

@@ -7,17 +7,26 @@ import os
 import posixpath
 import re
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from bundler.binfmt.interface import BinaryEdit, BinaryInfo
+from bundler.binfmt.interface import (
+    BinaryEdit,
+    BinaryInfo,
+    Floor,
+    FloorOf,
+    PathCheck,
+    inside,
+)
 from bundler.binfmt.macho.parse import (
     _read_bytes,
     _select,
     _slice_info,
     is_macho,
     machines,
+    macos_floor,
     slices,
 )
 from bundler.errors import RelocationError
@@ -43,9 +52,36 @@ def unique_name(name: str, digest: str) -> str:
     return f"{head}-{digest[:8]}{version}{ext}"
 
 
+def search_path_check(is_system: Callable[[str], bool]) -> PathCheck:
+    """The :data:`bundler.binfmt.interface.PathCheck` of Mach-O: no build-machine install name
+    (an absolute id that *is_system* does not accept), every LC_RPATH ``@loader_path``-relative
+    inside the runtime or ``@executable_path``-relative."""
+
+    def check(root: Path, rel: str, info: BinaryInfo) -> None:
+        if info.soname and info.soname.startswith("/") and not is_system(info.soname):
+            raise RelocationError(f"{rel} still has the build-machine install name {info.soname}")
+        here = root / posixpath.dirname(rel)
+        for entry in info.rpath:
+            token = next((t for t in ("@loader_path", "@executable_path") if entry.startswith(t)), None)
+            if token is None or (token == "@loader_path" and not inside(
+                    root, os.path.normpath(str(here) + entry[len(token):]))):
+                raise RelocationError(f"{rel} has the search path {entry}, which points outside the runtime")
+
+    return check
+
+
+def macos_floor_of(arch: str) -> FloorOf:
+    """The :data:`bundler.binfmt.interface.FloorOf` of Mach-O: the newest minimum macOS of the *arch* slices."""
+
+    def floor(root: Path, binaries: Mapping[str, BinaryInfo]) -> Floor:
+        return Floor(macos=macos_floor([root / rel for rel in binaries], arch))
+
+    return floor
+
+
 @dataclass(frozen=True)
 class MachOFormat:
-    """The Mach-O implementation of :class:`bundler.binfmt.BinaryFormat`.
+    """The Mach-O implementation of :class:`bundler.binfmt.interface.BinaryFormat`.
 
     *arch* (``"arm64"``, ``"x86_64"``) picks the slice of universal files that
     :meth:`read` reports; without it, every slice must name the same libraries.
@@ -62,8 +98,8 @@ class MachOFormat:
         archs = machines(path)
         if len(archs) == 1:
             return archs[0]
-        if self.arch in archs:
-            return self.arch  # type: ignore[return-value]
+        if self.arch is not None and self.arch in archs:
+            return self.arch
         return "+".join(archs)
 
     def read(self, path: Path) -> BinaryInfo:
@@ -157,10 +193,11 @@ class MachOResolver:
     """dyld's search for install names, over the build machine's copy of the files.
 
     *executable_dir* is what ``@executable_path`` means (the directory of the
-    program that will load the binaries); *executable_rpaths* are the LC_RPATH
-    entries of that program, which dyld also searches for ``@rpath/`` names
-    of every image it loads (``@loader_path`` in them is the executable's
-    directory). Absolute install names are looked for under each of *sysroots*
+    program that will load the binaries). dyld also searches the LC_RPATH
+    entries of the images that loaded a binary for its ``@rpath/`` names; this
+    resolver does not: relocation gives every binary a search path of its own,
+    so nothing in a runtime depends on what it would inherit. Absolute install
+    names are looked for under each of *sysroots*
     first (the Mac's files copied to this machine: ``/opt/homebrew/lib/libfoo.dylib``
     is ``<sysroot>/opt/homebrew/lib/libfoo.dylib``), then as they are. Only a
     Mach-O file with a slice for the needing binary's machine (``info.machine``,
@@ -168,7 +205,6 @@ class MachOResolver:
     """
 
     executable_dir: Path | None = None
-    executable_rpaths: tuple[str, ...] = ()
     sysroots: tuple[Path, ...] = ()
     arch: str | None = None
 
@@ -176,11 +212,8 @@ class MachOResolver:
         """Find *needed*, an install name of a binary whose directory (``@loader_path``) is *origin*."""
         if needed.startswith("@rpath/"):
             leaf = needed[len("@rpath/") :]
-            entries = [(e, origin) for e in info.rpath]
-            if self.executable_dir is not None:
-                entries += [(e, self.executable_dir) for e in self.executable_rpaths]
-            for entry, loader_dir in entries:
-                for cand in self._candidates(posixpath.join(entry, leaf), loader_dir):
+            for entry in info.rpath:
+                for cand in self._candidates(posixpath.join(entry, leaf), origin):
                     if self._fits(cand, info):
                         return cand
             return None

@@ -1,4 +1,4 @@
-"""Mach-O: read load commands with a small parser, rewrite them with LIEF, then re-sign.
+"""Mach-O: read headers, slices and load commands with a small parser (the writer and the signer share it).
 
 A file is either *thin* (one 64-bit image, magic ``MH_MAGIC_64``) or
 *universal* (a fat header followed by one thin image per architecture).
@@ -7,7 +7,7 @@ slice of the format's ``arch`` (or requires every slice to name the same
 libraries), :meth:`MachOFormat.apply` rewrites and re-signs every slice. 32-bit
 images cannot load on any macOS bundler targets and are refused.
 
-Every rewrite ends with an ad-hoc code signature (:mod:`bundler.codesign`):
+Every rewrite ends with an ad-hoc code signature (:mod:`bundler.binfmt.macho.codesign`):
 arm64 macOS kills unsigned code, and editing load commands invalidates the
 signature a file came with.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bundler.errors import RelocationError
+from bundler.platforms import MACHO_CPU_TYPES, MACHO_CPUS
 
 MH_MAGIC_64 = 0xFEEDFACF
 MH_MAGIC = 0xFEEDFACE
@@ -32,8 +33,8 @@ MH_EXECUTE = 0x2
 MH_DYLIB = 0x6
 MH_BUNDLE = 0x8
 
-CPU_TYPE_X86_64 = 0x01000007
-CPU_TYPE_ARM64 = 0x0100000C
+CPU_TYPE_X86_64 = MACHO_CPU_TYPES["x86_64"]
+CPU_TYPE_ARM64 = MACHO_CPU_TYPES["arm64"]
 CPU_SUBTYPE_ARM64E = 2
 _CPU_SUBTYPE_MASK = 0x00FFFFFF
 
@@ -100,11 +101,9 @@ class Header:
 
 
 def arch_name(cputype: int, cpusubtype: int) -> str:
-    if cputype == CPU_TYPE_ARM64:
-        return "arm64e" if cpusubtype & _CPU_SUBTYPE_MASK == CPU_SUBTYPE_ARM64E else "arm64"
-    if cputype == CPU_TYPE_X86_64:
-        return "x86_64"
-    return f"cputype-{cputype:#x}"
+    if cputype == CPU_TYPE_ARM64 and cpusubtype & _CPU_SUBTYPE_MASK == CPU_SUBTYPE_ARM64E:
+        return "arm64e"
+    return MACHO_CPUS.get(cputype, f"cputype-{cputype:#x}")
 
 
 def _magic(head: bytes) -> int | None:

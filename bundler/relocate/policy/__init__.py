@@ -1,4 +1,4 @@
-"""The system-library policy, kept as data in ``manylinux.json``."""
+"""The system-library policies, kept as data: ``manylinux.json``, ``windows.json``, ``macos.json``."""
 
 from __future__ import annotations
 
