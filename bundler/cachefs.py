@@ -10,7 +10,9 @@ disk) leaves nothing that a later build would use:
   (:func:`new_dir`). A reader only trusts an entry that has the marker; an
   entry without one is a leftover of an older bundler and is moved aside.
 * A file entry is written to a private temporary file and renamed over the
-  final name (:func:`new_file`).
+  final name (:func:`new_file`; :func:`replacing` when a tool writes it by
+  name). Outputs and rewritten binaries use the same helpers
+  (:func:`replacing_tree` replaces a whole file or directory).
 * Where making an entry is expensive (a PEP 517 build environment, a base
   runtime, a local project's wheel, a download), the builder holds the
   entry's lock file in ``<cache>/locks/`` (:func:`locked`, ``flock``,
@@ -158,18 +160,49 @@ def new_dir(entry: Path, marker: str = "") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def new_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
-    """A private temporary file that replaces *path* (mode *mode*) when the block finishes; removed otherwise."""
+def replacing(path: Path, mode: int | None = None) -> Iterator[Path]:
+    """A private temporary name beside *path* for the block to write (by name: LIEF, Zig); on success
+    it gets *mode* (default: the mode *path* has now) and replaces *path* in one rename; removed otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        mode = path.stat().st_mode & 0o7777
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
+        yield tmp
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def new_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A private temporary file that replaces *path* (mode *mode*) when the block finishes; removed otherwise."""
+    with replacing(path, mode) as tmp, open(tmp, "wb") as out:
+        yield out
+
+
+@contextlib.contextmanager
+def replacing_tree(final: Path) -> Iterator[Path]:
+    """A path (inside a private directory beside *final*) for the block to create, as a file or a
+    directory; on success it replaces whatever *final* is, on an exception it vanishes.
+
+    The old *final* is renamed aside first and removed after, so *final* is
+    missing only between two renames and never holds a mix of old and new.
+    """
+    parent = final.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
+    work = tmp / final.name
+    try:
+        yield work
+        if final.exists() or final.is_symlink():
+            os.rename(final, tmp / f"{final.name}.old")
+        os.rename(work, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the old tree too
 
 
 def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from bundler.config.spec import FORMATS, resolve
 from bundler.errors import BundlerError
 from bundler.platforms import TARGET_NAMES
 from bundler.report import counted, human_size
+
+if TYPE_CHECKING:
+    from bundler.output.manifest import Manifest, StubRecord
 
 _VERBOSE = {"level": 1}
 
@@ -206,42 +210,43 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
         _inspect_runtime(artifact, verify, as_json)
         return
     trailer = payload.read_trailer(artifact)
+    raw = payload.read_manifest_json(artifact, trailer)
     manifest = payload.verify(artifact) if verify else payload.read_manifest(artifact, trailer)
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+    if as_json:  # the manifest as stored, keys this bundler does not know included
+        click.echo(json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False))
         return
+    assert manifest.payload is not None  # read_manifest requires the payload fields of a single file
+    p = manifest.payload
     size = artifact.stat().st_size
     lines = [
         *_manifest_head(manifest, ""),
-        *_stub_lines(manifest.get("stub")),
+        *_stub_lines(manifest.stub),
         f"  size      {human_size(size)}: stub {human_size(trailer.payload_offset)}, payload {human_size(trailer.payload_length)}, "
         f"manifest {human_size(trailer.manifest_length)}",
-        f"  unpacked  {manifest['file_count']} files, {human_size(manifest['uncompressed_size'])}",
-        f"  payload   sha256 {manifest['payload']['sha256']}",
+        f"  unpacked  {p.file_count} files, {human_size(p.uncompressed_size)}",
+        f"  payload   sha256 {p.sha256}",
         "  layers",
     ]
-    for layer in manifest["layers"]:
-        packed = sum(f["length"] for f in layer["frames"])
+    for layer in p.layers:
+        packed = sum(f.length for f in layer.frames)
         lines.append(
-            f"    {layer['name']:<13} {human_size(packed):>9} -> {human_size(layer['uncompressed_size']):>9}  "
-            f"{counted(len(layer['frames']), 'frame')}  {counted(layer['files'], 'file')}"
+            f"    {layer.name:<13} {human_size(packed):>9} -> {human_size(layer.uncompressed_size):>9}  "
+            f"{counted(len(layer.frames), 'frame')}  {counted(layer.files, 'file')}"
         )
     if verify:
         lines.append("verified: payload, every frame and every entry are intact")
     click.echo("\n".join(lines))
 
 
-def _manifest_head(manifest: dict, kind: str) -> list[str]:
+def _manifest_head(manifest: Manifest, kind: str) -> list[str]:
     """The lines every output kind shows first: app, target, Python, floors, entry points."""
-    app = manifest.get("app", {})
-    python = manifest.get("python", {})
-    default = manifest.get("default_entry")
-    names = ", ".join(f"{n} (default)" if n == default else n for n in manifest.get("entry_points", {}))
+    m = manifest
+    names = ", ".join(f"{n} (default)" if n == m.default_entry else n for n, _p in m.entry_points)
     return [
-        f"{app.get('name')} {app.get('version')} for {manifest.get('target')} ({kind}format {manifest.get('format')})",
-        f"  python    {python.get('version')} ({python.get('executable')})",
-        *([f"  glibc     >= {manifest['glibc_floor']}"] if manifest.get("glibc_floor") else []),
-        *([f"  macOS     >= {manifest['macos_minimum']}"] if manifest.get("macos_minimum") else []),
+        f"{m.app.name} {m.app.version} for {m.target} ({kind}format {m.format})",
+        f"  python    {m.python.version or '?'} ({m.python.executable})",
+        *([f"  glibc     >= {m.glibc_floor}"] if m.glibc_floor else []),
+        *([f"  macOS     >= {m.macos_minimum}"] if m.macos_minimum else []),
         f"  entries   {names or 'none'}",
     ]
 
@@ -250,12 +255,18 @@ def _inspect_runtime(path: Path, verify: bool, as_json: bool) -> None:
     """``inspect`` of a ``dir`` or ``archive`` output: the manifest file at its root (FORMAT.md)."""
     import json
 
-    from bundler.output.tree import read_runtime_manifest, verify_runtime
+    from bundler.output.manifest import parse
+    from bundler.output.tree import (
+        RUNTIME_MANIFEST,
+        read_runtime_manifest_json,
+        verify_runtime,
+    )
 
-    manifest = read_runtime_manifest(path)
+    raw = read_runtime_manifest_json(path)
+    manifest = parse(raw, f"{path}: {RUNTIME_MANIFEST}")
     checked = verify_runtime(path, manifest) if verify else None
     if as_json:
-        click.echo(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False))
         return
     kind = "directory" if path.is_dir() else "archive"
     lines = [
@@ -267,16 +278,16 @@ def _inspect_runtime(path: Path, verify: bool, as_json: bool) -> None:
     click.echo("\n".join(lines))
 
 
-def _stub_lines(stub: object) -> list[str]:
+def _stub_lines(stub: StubRecord | None) -> list[str]:
     """The stub's origin as ``inspect`` shows it (artifacts from before the record have none)."""
-    if not isinstance(stub, dict):
+    if stub is None:
         return []
-    kind = stub.get("target", "?") + (f" ({stub['variant']})" if stub.get("variant") else "")
-    how = "prebuilt" if stub.get("prebuilt") else "compiled from source"
+    kind = stub.target + (f" ({stub.variant})" if stub.variant else "")
+    how = "prebuilt" if stub.prebuilt else "compiled from source"
     return [
-        f"  stub      {kind}, {how} with Zig {stub.get('zig', '?')}",
-        f"            sha256 {stub.get('sha256', '?')}",
-        f"            sources sha256 {stub.get('source_sha256', '?')}",
+        f"  stub      {kind}, {how} with Zig {stub.zig}",
+        f"            sha256 {stub.sha256}",
+        f"            sources sha256 {stub.source_sha256}",
     ]
 
 

@@ -26,6 +26,7 @@ from bundler.digest import sha256_file
 from bundler.errors import ConfigError, InterpreterError
 from bundler.output import payload
 from bundler.output.layers import build_layer_map
+from bundler.output.manifest import App, Build, Manifest, Python
 from bundler.output.onefile import OnefileResult, write_onefile
 from bundler.output.stub import Stub, stub_for
 from bundler.output.tree import (
@@ -275,25 +276,22 @@ def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Stub:
 
 
 def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, interp: BaseInterpreter,
-                   rel: RelocationReport, version: str) -> dict:
+                   rel: RelocationReport, version: str) -> Manifest:
     """What every output says about itself (the single file adds its stub and payload; FORMAT.md)."""
     from bundler import __version__
 
-    core = {
-        "format": payload.FORMAT_VERSION,
-        "app": {"name": spec.name, "version": version},
-        "target": target.name,
-        "glibc_floor": rel.glibc_floor,
-        "macos_minimum": rel.macos_minimum,
-        "python": {"version": interp.full_version, "executable": staged.python},
-        "entry_points": {n: f"bin/{n}" for n, _v in spec.entries},
-        "default_entry": spec.entries[0][0] if spec.entries else None,
-        "gui": spec.gui,
-        "build": {"bundler": __version__, "source_date_epoch": source_date_epoch()},
-    }
-    if rel.excluded:  # only then: other artifacts keep their bytes
-        core["excluded_libraries"] = list(rel.excluded)
-    return core
+    return Manifest(
+        app=App(spec.name, version),
+        target=target.name,
+        glibc_floor=rel.glibc_floor,
+        macos_minimum=rel.macos_minimum,
+        python=Python(interp.full_version, staged.python),
+        entry_points=tuple((n, f"bin/{n}") for n, _v in spec.entries),
+        default_entry=spec.entries[0][0] if spec.entries else None,
+        gui=spec.gui,
+        build=Build(__version__, source_date_epoch()),
+        excluded_libraries=tuple(rel.excluded),
+    )
 
 
 def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], report: Reporter,
@@ -301,7 +299,7 @@ def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], re
     layer_map = build_layer_map(
         staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
     )
-    manifest = {**_manifest_core(spec, staged, target, interp, rel, version), "stub": stub.manifest()}
+    manifest = dataclasses.replace(_manifest_core(spec, staged, target, interp, rel, version), stub=stub.record())
     result = write_onefile(
         staged.root,
         spec.output_dir / target.os.executable(f"{spec.name}-{version}-{target.name}"),

@@ -8,7 +8,7 @@ exactly what the stub exec'd.
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import os
 import struct
 import subprocess
@@ -51,15 +51,9 @@ def make_tree(root: Path, extra: dict[str, bytes] | None = None) -> Path:
 
 def build_block(tree: Path, *, app: str = APP, level: int = 3, frame_size: int = golden.FRAME_SIZE) -> bytes:
     """payload + manifest + trailer for *tree*, layered like the golden file."""
-    entries = pl.scan_tree(tree)
-    layered = {name: [e for e in entries if golden.layer_of(e.path) == name] for name in pl.LAYERS}
-    buf = io.BytesIO()
-    packed = pl.pack(layered, buf, level=level, cache=pl.FrameCache(None), frame_size=frame_size)
-    manifest = dict(golden.MANIFEST)
-    manifest.update(app={"name": app, "version": "2.0"}, entry_points=ENTRY_POINTS, default_entry="hello")
-    manifest.update(pl.manifest_fields(packed))
-    raw = pl.manifest_bytes(manifest)
-    return buf.getvalue() + raw + pl.trailer_bytes(packed.payload_length, raw)
+    manifest = {**golden.MANIFEST, "app": {"name": app, "version": "2.0"}, "entry_points": ENTRY_POINTS,
+                "default_entry": "hello"}
+    return golden.build_block(tree, manifest, level=level, frame_size=frame_size)
 
 
 def raw_block(frames: list[list[tuple]], *, size_lie: int = 0) -> bytes:
@@ -87,7 +81,7 @@ def raw_block(frames: list[list[tuple]], *, size_lie: int = 0) -> bytes:
         file_count=0,
         layers=[{"name": "runtime", "files": 0, "uncompressed_size": 0, "frames": infos}],
     )
-    raw_manifest = pl.manifest_bytes(manifest)
+    raw_manifest = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()  # unchecked on purpose
     return payload + raw_manifest + pl.trailer_bytes(len(payload), raw_manifest)
 
 
@@ -114,9 +108,9 @@ def layout(path: Path) -> Layout:
     trailer = pl.read_trailer(path)
     manifest = pl.read_manifest(path, trailer)
     frames = [
-        (layer["name"], trailer.payload_offset + f["offset"], f["length"])
-        for layer in manifest["layers"]
-        for f in layer["frames"]
+        (layer.name, trailer.payload_offset + f.offset, f.length)
+        for layer in manifest.payload.layers
+        for f in layer.frames
     ]
     size = path.stat().st_size
     return Layout(trailer.payload_offset, trailer.payload_offset, trailer.manifest_offset, size - pl.TRAILER_SIZE, size, frames)

@@ -146,3 +146,38 @@ def test_unwritable_cache_is_a_cache_error(tmp_path):
     with pytest.raises(CacheError, match="check the permissions of the cache directory|cannot create"):
         with cachefs.locked(cache, cache / "entry", "test entry"):
             pass
+
+
+def test_replacing_keeps_the_mode_and_leaves_nothing_on_failure(tmp_path):
+    exe = tmp_path / "lib.so"
+    exe.write_bytes(b"old")
+    exe.chmod(0o750)
+    with cachefs.replacing(exe) as tmp:
+        assert tmp.parent == tmp_path and tmp != exe
+        tmp.write_bytes(b"new")  # a tool writes it by name
+        assert exe.read_bytes() == b"old"
+    assert exe.read_bytes() == b"new" and exe.stat().st_mode & 0o777 == 0o750
+    with pytest.raises(RuntimeError), cachefs.replacing(exe, 0o644) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError
+    assert exe.read_bytes() == b"new" and exe.stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.so"]
+
+
+def test_replacing_tree_swaps_a_directory_for_a_file_whole(tmp_path):
+    final = tmp_path / "out"
+    (final / "sub").mkdir(parents=True)
+    (final / "sub" / "f").write_text("old")
+    with pytest.raises(RuntimeError), cachefs.replacing_tree(final) as work:
+        work.write_text("half")
+        raise RuntimeError
+    assert (final / "sub" / "f").read_text() == "old"  # untouched by a failed replacement
+    with cachefs.replacing_tree(final) as work:
+        assert not work.exists() and work.name == "out"
+        work.write_text("new")
+    assert final.read_text() == "new"
+    with cachefs.replacing_tree(final) as work:
+        work.mkdir()
+        (work / "g").write_text("dir again")
+    assert (final / "g").read_text() == "dir again"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no .partial, no old tree

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bundler.errors import PayloadError
+from bundler.output import manifest as mf
 from bundler.output import payload as pl
 from bundler.output.layers import build_layer_map
 
@@ -21,12 +22,9 @@ def _block(tree: Path, **kw) -> tuple[bytes, pl.PackResult]:
     entries = pl.scan_tree(tree)
     layered = {n: [e for e in entries if golden.layer_of(e.path) == n] for n in pl.LAYERS}
     buf = io.BytesIO()
-    packed = pl.pack(layered, buf, level=golden.LEVEL, frame_size=golden.FRAME_SIZE,
-                     cache=kw.get("cache", pl.FrameCache(None)))
-    manifest = dict(golden.MANIFEST)
-    manifest.update(pl.manifest_fields(packed))
-    raw = pl.manifest_bytes(manifest)
-    return buf.getvalue() + raw + pl.trailer_bytes(packed.payload_length, raw), packed
+    packed, _m = pl.write_block(layered, buf, mf.parse(golden.MANIFEST, "golden"), level=golden.LEVEL,
+                                frame_size=golden.FRAME_SIZE, cache=kw.get("cache", pl.FrameCache(None)))
+    return buf.getvalue(), packed
 
 
 def test_writer_matches_golden_file(tmp_path):
@@ -37,10 +35,11 @@ def test_golden_file_reads_back_to_the_tree(tmp_path):
     art = tmp_path / "artifact"
     art.write_bytes(b"STUB" * 100 + golden.GOLDEN.read_bytes())  # any stub in front works
     manifest = pl.verify(art)
-    assert manifest["app"] == {"name": "golden", "version": "1.0"}
-    assert [l["name"] for l in manifest["layers"]] == list(pl.LAYERS)
-    assert all(len(l["frames"]) >= 1 for l in manifest["layers"])
-    assert sum(len(l["frames"]) for l in manifest["layers"]) > 3
+    assert manifest.app == mf.App("golden", "1.0")
+    assert manifest.payload is not None
+    assert [l.name for l in manifest.payload.layers] == list(pl.LAYERS)
+    assert all(len(l.frames) >= 1 for l in manifest.payload.layers)
+    assert sum(len(l.frames) for l in manifest.payload.layers) > 3
     out = tmp_path / "x"
     pl.extract(art, out)
     for rel, (data, mode) in golden.FILES.items():
@@ -99,7 +98,7 @@ def test_damage_is_detected_everywhere(tmp_path):
     art.write_bytes(block)
     trailer = pl.read_trailer(art)
     manifest = pl.read_manifest(art)
-    spots = [f["offset"] + f["length"] // 2 for l in manifest["layers"] for f in l["frames"]]
+    spots = [f.offset + f.length // 2 for l in manifest.payload.layers for f in l.frames]
     spots += [trailer.manifest_offset + 10, len(block) - 50, len(block) - 1, len(block) - 96]
     for pos in spots:
         art.write_bytes(_flip(block, pos))

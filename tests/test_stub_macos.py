@@ -87,4 +87,4 @@ def test_artifact_keeps_the_stub_intact(macos_stub, tmp_path):
     assert binary.header.cpu_type == TARGETS[target][0] and binary.has_main_command
     trailer = pl.read_trailer(artifact)
     assert trailer.payload_offset == path.stat().st_size
-    assert pl.read_manifest(artifact, trailer)["app"]["name"] == "golden"
+    assert pl.read_manifest(artifact, trailer).app.name == "golden"

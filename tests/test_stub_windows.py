@@ -25,6 +25,7 @@ import pefile
 import pytest
 from winetools import WINE, run_wine
 
+from bundler.output import manifest as mf
 from bundler.output import onefile, stubbuild
 from bundler.output import payload as pl
 from bundler.output import stub as stubmod
@@ -190,12 +191,12 @@ def write_artifact(stub: Path, tree: Path, dest: Path, app: str = APP) -> Path:
     }
     layers = LayerMap("Lib/site-packages", {"bin/hello": "app", "bin/other": "app"}, {"dep": "dependencies"})
     dest.parent.mkdir(parents=True, exist_ok=True)
-    onefile.write_onefile(tree, dest, stub=stub, layers=layers, manifest=manifest, level=3, cache=pl.FrameCache(None))
+    onefile.write_onefile(tree, dest, stub=stub, layers=layers, manifest=mf.parse(manifest, "test manifest"), level=3, cache=pl.FrameCache(None))
     return dest
 
 
 def key_of(artifact: Path) -> str:
-    return pl.read_manifest(artifact)["payload"]["sha256"][:16]
+    return pl.read_manifest(artifact).payload.key
 
 
 def one_tree(cache: Path, app: str = APP) -> Path:
@@ -286,7 +287,7 @@ def test_first_run_unpacks_and_passes_args_env_and_exit_code(app, cache, wine):
                   PYTHONHOME="C:\\elsewhere", PythonPath="C:\\x", PYTHONSTARTUP="s.py", BUNDLER_ARGV0="stale", FAKE_VAR="kept ü"))
     assert r.returncode == 3, r.stderr
     tree = one_tree(cache)
-    key = pl.read_manifest(app)["payload"]["sha256"]
+    key = pl.read_manifest(app).payload.sha256
     assert tree.name == key[:16]
     assert (tree / ".bundler-complete").read_text() == key + "\n"
     wtree = winpath(tree)
@@ -428,7 +429,7 @@ def test_ctrl_c_goes_to_python_and_the_stub_returns_its_code(app, cache, wine):
 def test_info_prints_the_manifest(app, wine):
     proc = run(app, wine=wine, cache=None, BUNDLER_STUB="info")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == pl.read_manifest(app)
+    assert json.loads(proc.stdout) == pl.read_manifest_json(app)
 
 
 def test_verify_says_ok(app, wine):
@@ -471,9 +472,9 @@ def test_truncated_artifact(app, cache, tmp_path, wine, where):
 def test_damaged_frame_leaves_nothing_behind(app, cache, tmp_path, wine):
     trailer = pl.read_trailer(app)
     manifest = pl.read_manifest(app, trailer)
-    last = manifest["layers"][-1]["frames"][-1]
+    last = manifest.payload.layers[-1].frames[-1]
     data = bytearray(app.read_bytes())
-    data[trailer.payload_offset + last["offset"] + last["length"] // 2] ^= 0x55
+    data[trailer.payload_offset + last.offset + last.length // 2] ^= 0x55
     bad = tmp_path / "bad.exe"
     bad.write_bytes(bytes(data))
     assert_damaged(run(bad, wine=wine, cache=cache), bad)
@@ -556,7 +557,7 @@ def tiny_disk(tmp_path):
 def test_disk_full_is_reported_and_cleaned_up(console_stub, windows_tools, tiny_disk, tmp_path, wine):
     tree = make_tree(tmp_path / "tree", windows_tools["python"], {"Lib/big.bin": os.urandom(3 << 20)})
     artifact = write_artifact(console_stub, tree, tmp_path / "big.exe")
-    need = -(-pl.read_manifest(artifact)["uncompressed_size"] // (1 << 20))
+    need = -(-pl.read_manifest(artifact).payload.uncompressed_size // (1 << 20))
     proc = run(artifact, wine=wine, cache=tiny_disk)
     err = proc.stderr.decode("utf-8")
     assert proc.returncode == 74, err
@@ -595,9 +596,9 @@ def display():
 def test_gui_failure_is_shown_in_a_message_box(gui_app, windows_tools, cache, tmp_path, wine, display):
     trailer = pl.read_trailer(gui_app)
     manifest = pl.read_manifest(gui_app, trailer)
-    first = manifest["layers"][0]["frames"][0]
+    first = manifest.payload.layers[0].frames[0]
     data = bytearray(gui_app.read_bytes())
-    data[trailer.payload_offset + first["offset"] + first["length"] // 2] ^= 0x55
+    data[trailer.payload_offset + first.offset + first.length // 2] ^= 0x55
     bad = tmp_path / "bad gui.exe"
     bad.write_bytes(bytes(data))
     env = dict(wine, DISPLAY=display, BUNDLER_CACHE_DIR=winpath(cache))

@@ -14,6 +14,7 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
+from bundler import cachefs
 from bundler.binfmt.interface import BinaryEdit, BinaryInfo, Floor, PathCheck, inside
 from bundler.binfmt.ldpath import expand_origin
 from bundler.errors import RelocationError
@@ -165,8 +166,5 @@ class ElfFormat:
         binary.remove(tag.RUNPATH)
         if edit.runpath:
             binary.add(lief.ELF.DynamicEntryRunPath(":".join(edit.runpath)))
-        mode = path.stat().st_mode
-        tmp = path.with_name(path.name + ".bundler-tmp")
-        binary.write(str(tmp))
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        with cachefs.replacing(path) as tmp:
+            binary.write(str(tmp))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pefile
 
+from bundler import cachefs
 from bundler.binfmt.interface import BinaryEdit, BinaryInfo
 from bundler.errors import RelocationError
 from bundler.platforms import PE_MACHINES
@@ -231,11 +232,8 @@ class PeFormat:
         out = _add_names_and_write(path, bytes(data), fields)
         if checksummed:
             out = _with_checksum(out)
-        mode = path.stat().st_mode
-        tmp = path.with_name(path.name + ".bundler-tmp")
-        tmp.write_bytes(out)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        with cachefs.replacing(path) as tmp:
+            tmp.write_bytes(out)
 
     @staticmethod
     def _name_fields(path: Path, parsed: _Parsed, edit: BinaryEdit) -> list[tuple[int, str, int]]:

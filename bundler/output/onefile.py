@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bundler.output import payload as pl
 from bundler.output.layers import LayerMap
+from bundler.output.manifest import Manifest
 from bundler.output.tree import atomic_path
 
 
@@ -19,6 +20,7 @@ class OnefileResult:
     size: int
     stub_size: int
     packed: pl.PackResult
+    manifest: Manifest  # as written: with the payload fields
 
 
 def write_onefile(
@@ -27,12 +29,12 @@ def write_onefile(
     *,
     stub: Path,
     layers: LayerMap,
-    manifest: Mapping,
+    manifest: Manifest,
     level: int,
     cache: pl.FrameCache,
     progress: Callable[[int, int], None] = lambda d, t: None,
 ) -> OnefileResult:
-    """Write *final* atomically; *manifest* gets the payload fields added."""
+    """Write *final* atomically: the stub, then the block (*manifest* gets the payload fields)."""
     entries = pl.scan_tree(root)
     layered = {name: [e for e in entries if layers.layer_of(e.path) == name] for name in pl.LAYERS}
     with atomic_path(final) as work:
@@ -40,11 +42,6 @@ def write_onefile(
             with open(stub, "rb") as s:
                 shutil.copyfileobj(s, out)
             stub_size = out.tell()
-            packed = pl.pack(layered, out, level=level, cache=cache, progress=progress)
-            full = dict(manifest)
-            full.update(pl.manifest_fields(packed))
-            raw = pl.manifest_bytes(full)
-            out.write(raw)
-            out.write(pl.trailer_bytes(packed.payload_length, raw))
+            packed, full = pl.write_block(layered, out, manifest, level=level, cache=cache, progress=progress)
         os.chmod(work, 0o755)
-    return OnefileResult(final, final.stat().st_size, stub_size, packed)
+    return OnefileResult(final, final.stat().st_size, stub_size, packed, full)

@@ -7,9 +7,9 @@ reader. The reader serves ``bundler inspect --verify`` and the tests; the stub
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
-import json
 import os
 import posixpath
 import struct
@@ -23,17 +23,26 @@ import zstandard
 
 from bundler import cachefs
 from bundler.errors import PayloadError
+from bundler.output import manifest as mf
+from bundler.output.manifest import (
+    FORMAT_VERSION,
+    LAYERS,
+    MAX_PATH,
+    Frame,
+    Layer,
+    Manifest,
+    check_path,
+)
 
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "LAYERS", "MAX_PATH", "Frame", "Layer", "Manifest", "check_path"]
+
 MAGIC = b"BUNDLER\0"
 END_MAGIC = b"BNDLEND\0"
 TRAILER = struct.Struct("<8sII QQ 32s 24x 8s")
 TRAILER_SIZE = TRAILER.size  # 96
 HEADER = struct.Struct("<B3xII4xQ")  # kind, mode, path length, data length: 24 bytes
 DIR, FILE, SYMLINK = 1, 2, 3
-LAYERS = ("runtime", "dependencies", "app")
 FRAME_SIZE = 16 << 20
-MAX_PATH = 4096
 COMPLETE_MARKER = ".bundler-complete"
 
 assert TRAILER_SIZE == 96 and HEADER.size == 24
@@ -49,22 +58,6 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class Frame:
-    offset: int  # relative to the payload
-    length: int
-    uncompressed_size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    files: int
-    uncompressed_size: int
-    frames: tuple[Frame, ...]
-
-
-@dataclass(frozen=True)
 class Trailer:
     payload_offset: int
     payload_length: int
@@ -74,15 +67,6 @@ class Trailer:
 
 
 # ---------------------------------------------------------------- validation
-
-
-def check_path(path: str) -> None:
-    """Refuse anything FORMAT.md forbids in an entry path."""
-    raw = path.encode("utf-8", "surrogateescape")
-    if not path or len(raw) > MAX_PATH or "\0" in path or "\\" in path or path.startswith("/"):
-        raise PayloadError(f"{path!r}: not a valid relative path for the payload")
-    if any(part in ("", ".", "..") for part in path.split("/")):
-        raise PayloadError(f"{path!r}: empty, '.' or '..' component in a payload path")
 
 
 def check_link(path: str, target: str) -> None:
@@ -256,6 +240,10 @@ class PackResult:
     frames_compressed: int
     frames_cached: int
 
+    def payload(self) -> mf.Payload:
+        """The manifest's description of these bytes."""
+        return mf.Payload(self.payload_length, self.payload_sha256, self.uncompressed_size, self.file_count, self.layers)
+
 
 def pack(
     layered: Mapping[str, Sequence[Entry]],
@@ -310,23 +298,23 @@ def pack(
     )
 
 
-def manifest_bytes(manifest: Mapping) -> bytes:
-    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def layers_json(layers: Sequence[Layer]) -> list[dict]:
-    return [
-        {
-            "name": l.name,
-            "files": l.files,
-            "uncompressed_size": l.uncompressed_size,
-            "frames": [
-                {"offset": f.offset, "length": f.length, "uncompressed_size": f.uncompressed_size, "sha256": f.sha256}
-                for f in l.frames
-            ],
-        }
-        for l in layers
-    ]
+def write_block(
+    layered: Mapping[str, Sequence[Entry]],
+    out,
+    manifest: Manifest,
+    *,
+    level: int,
+    cache: FrameCache,
+    frame_size: int = FRAME_SIZE,
+    progress: Callable[[int, int], None] = lambda d, t: None,
+) -> tuple[PackResult, Manifest]:
+    """Write everything that follows the stub: payload, *manifest* with its payload fields, trailer."""
+    packed = pack(layered, out, level=level, cache=cache, frame_size=frame_size, progress=progress)
+    full = dataclasses.replace(manifest, payload=packed.payload())
+    raw = mf.to_bytes(full)
+    out.write(raw)
+    out.write(trailer_bytes(packed.payload_length, raw))
+    return packed, full
 
 
 def trailer_bytes(payload_length: int, manifest: bytes) -> bytes:
@@ -357,17 +345,21 @@ def read_trailer(path: Path) -> Trailer:
     return Trailer(m_off - p_len, p_len, m_off, m_len, m_sha)
 
 
-def read_manifest(path: Path, trailer: Trailer | None = None) -> dict:
+def read_manifest_json(path: Path, trailer: Trailer | None = None) -> dict:
+    """The manifest as the JSON object it is (unknown keys kept), checksum checked, strictly decoded."""
     trailer = trailer or read_trailer(path)
     with open(path, "rb") as f:
         f.seek(trailer.manifest_offset)
         raw = f.read(trailer.manifest_length)
     if hashlib.sha256(raw).digest() != trailer.manifest_sha256:
         raise PayloadError(f"{path}: manifest checksum mismatch (damaged file)")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"{path}: manifest is not valid JSON ({exc})") from exc
+    return mf.load_json(raw, str(path))
+
+
+def read_manifest(path: Path, trailer: Trailer | None = None) -> Manifest:
+    """The typed manifest, checked by the rules the stub applies before it runs anything."""
+    trailer = trailer or read_trailer(path)
+    return mf.parse(read_manifest_json(path, trailer), str(path), payload_length=trailer.payload_length)
 
 
 def decode(frame: bytes) -> Iterator[tuple[int, int, str, bytes]]:
@@ -390,25 +382,29 @@ def decode(frame: bytes) -> Iterator[tuple[int, int, str, bytes]]:
         yield kind, mode & 0o777, path, data
 
 
-def iter_frames(path: Path, manifest: Mapping, trailer: Trailer, *, verify: bool = True) -> Iterator[tuple[str, bytes]]:
-    """(layer name, uncompressed frame) in payload order, hashes checked."""
+def _payload_of(path: Path, manifest: Manifest) -> mf.Payload:
+    if manifest.payload is None:  # read_manifest always sets it; a hand-made Manifest may not
+        raise PayloadError(f"{path}: the manifest has no payload fields; not a single file")
+    return manifest.payload
+
+
+def iter_frames(path: Path, manifest: Manifest, trailer: Trailer, *, verify: bool = True) -> Iterator[tuple[str, bytes]]:
+    """(layer name, uncompressed frame) in payload order, hashes checked (parse checked the offsets)."""
     dctx = zstandard.ZstdDecompressor()
     with open(path, "rb") as f:
-        for layer in manifest["layers"]:
-            for fr in layer["frames"]:
-                if fr["offset"] + fr["length"] > trailer.payload_length:
-                    raise PayloadError(f"{path}: frame outside the payload (damaged manifest)")
-                f.seek(trailer.payload_offset + fr["offset"])
-                data = f.read(fr["length"])
-                if verify and hashlib.sha256(data).hexdigest() != fr["sha256"]:
-                    raise PayloadError(f"{path}: layer {layer['name']} frame at {fr['offset']} is damaged (sha256 mismatch)")
+        for layer in _payload_of(path, manifest).layers:
+            for fr in layer.frames:
+                f.seek(trailer.payload_offset + fr.offset)
+                data = f.read(fr.length)
+                if verify and hashlib.sha256(data).hexdigest() != fr.sha256:
+                    raise PayloadError(f"{path}: layer {layer.name} frame at {fr.offset} is damaged (sha256 mismatch)")
                 try:
-                    yield layer["name"], dctx.decompress(data, max_output_size=fr["uncompressed_size"])
+                    yield layer.name, dctx.decompress(data, max_output_size=fr.uncompressed_size)
                 except zstandard.ZstdError as exc:
-                    raise PayloadError(f"{path}: layer {layer['name']} frame does not decompress ({exc})") from exc
+                    raise PayloadError(f"{path}: layer {layer.name} frame does not decompress ({exc})") from exc
 
 
-def verify(path: Path) -> dict:
+def verify(path: Path) -> Manifest:
     """Check everything: trailer, manifest, payload hash, every frame and entry."""
     trailer = read_trailer(path)
     manifest = read_manifest(path, trailer)
@@ -422,7 +418,7 @@ def verify(path: Path) -> dict:
                 raise PayloadError(f"{path}: payload is truncated")
             digest.update(chunk)
             left -= len(chunk)
-    if digest.hexdigest() != manifest["payload"]["sha256"]:
+    if digest.hexdigest() != _payload_of(path, manifest).sha256:
         raise PayloadError(f"{path}: payload checksum mismatch (damaged file)")
     seen: set[str] = set()
     for _layer, frame in iter_frames(path, manifest, trailer):
@@ -433,7 +429,7 @@ def verify(path: Path) -> dict:
     return manifest
 
 
-def extract(path: Path, dest: Path) -> dict:
+def extract(path: Path, dest: Path) -> Manifest:
     """Python reference extractor (tests, tooling); the stub is the fast one."""
     trailer = read_trailer(path)
     manifest = read_manifest(path, trailer)
@@ -452,13 +448,3 @@ def extract(path: Path, dest: Path) -> dict:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
     return manifest
-
-
-def manifest_fields(packed: PackResult) -> dict:
-    """The manifest keys that describe the payload itself."""
-    return {
-        "payload": {"length": packed.payload_length, "sha256": packed.payload_sha256},
-        "uncompressed_size": packed.uncompressed_size,
-        "file_count": packed.file_count,
-        "layers": layers_json(packed.layers),
-    }

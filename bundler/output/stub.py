@@ -25,6 +25,7 @@ from bundler import cachefs
 from bundler.digest import sha256_file
 from bundler.errors import StubError
 from bundler.output import stubbuild
+from bundler.output.manifest import StubRecord
 
 #: ``progress(event, detail)``; events: "packaged", "cached", "build".
 Progress = Callable[[str, str], None]
@@ -46,11 +47,9 @@ class Stub:
     source_sha256: str
     prebuilt: bool
 
-    def manifest(self) -> dict:
-        return {
-            "target": self.target, "variant": self.variant, "sha256": self.sha256, "zig": self.zig_version,
-            "source_sha256": self.source_sha256, "prebuilt": self.prebuilt,
-        }
+    def record(self) -> StubRecord:
+        """What the manifest says about this stub."""
+        return StubRecord(self.target, self.variant, self.sha256, self.zig_version, self.source_sha256, self.prebuilt)
 
 
 def stub_for(

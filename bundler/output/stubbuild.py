@@ -4,7 +4,7 @@ One module does it for every caller: the wheel build (``setup.py`` puts the
 stubs for every target into the wheel), ``make stubs`` (the same into a
 checkout's ``bundler/_stubs/``) and ``bundler build --rebuild-stub``.
 
-Standard library and :mod:`bundler.platforms` only: ``setup.py`` imports this
+Standard library, :mod:`bundler.platforms` and :mod:`bundler.cachefs` only: ``setup.py`` imports this
 module from the source tree inside the build environment, where bundler's own
 dependencies are not installed. The targets and their Zig triples are
 :data:`bundler.platforms.PLATFORMS`.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundler import cachefs
 from bundler.platforms import PLATFORMS, TARGET_NAMES, Platform, platform_named
 
 ZIG_VERSION = "0.17.1"
@@ -173,20 +173,17 @@ def compile_stub(zig: list[str], sources: Path, kind: StubKind, out: Path) -> No
     cflags, zig_flags = kind.flags()
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{kind.key}."))
-    try:
-        emitted = work / kind.filename
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{kind.key}.") as scratch, \
+            cachefs.replacing(out, 0o755) as tmp:
+        emitted = Path(scratch) / kind.filename  # Zig writes more than the program beside it (.pdb, .o)
         cmd = [
             *zig, "build-exe", str((sources / "main.zig").resolve()),
             "-cflags", *cflags, "--", str((sources / "zstd" / "zstd.c").resolve()),
             "-target", kind.zig_target, *zig_flags, "-I", str((sources / "zstd").resolve()),
             "--name", "bundler-stub", f"-femit-bin={emitted}",
         ]
-        _run(cmd, f"building the stub for {kind.key} with zig", cwd=work)
-        emitted.chmod(0o755)
-        os.replace(emitted, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _run(cmd, f"building the stub for {kind.key} with zig", cwd=Path(scratch))
+        os.replace(emitted, tmp)
 
 
 def sha256_of(path: Path) -> str:
@@ -214,10 +211,9 @@ def build_all(sources: Path, out_dir: Path, *, jobs: int = 2,
     zig = zig_command()
     version = zig_version(zig)
     digest = source_digest(sources)
-    out_dir = out_dir.absolute()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with cachefs.replacing_tree(out_dir.absolute()) as staging:
+        staging.mkdir()
+
         def one(kind: StubKind) -> tuple[StubKind, float]:
             t0 = time.monotonic()
             compile_stub(zig, sources, kind, staging / kind.filename)
@@ -233,12 +229,7 @@ def build_all(sources: Path, out_dir: Path, *, jobs: int = 2,
                       for k in ALL_KINDS},
         }
         (staging / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.rename(staging, out_dir)
-        return record
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:

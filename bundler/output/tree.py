@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import tarfile
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import zstandard
 
+from bundler import cachefs
 from bundler.errors import OutputError, PayloadError
+from bundler.output.manifest import Manifest, load_json, parse, to_text
 
 
 def source_date_epoch() -> int:
@@ -64,58 +64,45 @@ def atomic_path(final: Path) -> Iterator[Path]:
     if (final.exists() or final.is_symlink()) and not is_bundler_output(final):
         raise OutputError(f"{final}: exists and is not a bundler output, so it is not replaced; move it away "
                           "or choose another --output-dir or --name")
-    parent = ensure_writable_dir(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
-    work = tmp / final.name
-    try:
+    ensure_writable_dir(final.parent)
+    with cachefs.replacing_tree(final) as work:
         yield work
-        old = None
-        if final.exists() or final.is_symlink():
-            old = parent / f".{final.name}.old.{os.getpid()}"
-            os.rename(final, old)
-        os.rename(work, final)
-        if old is not None:
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
-            else:
-                old.unlink()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 #: the manifest a runtime directory or archive carries at its root (FORMAT.md; the single file's is in its trailer)
 RUNTIME_MANIFEST = "bundler.json"
 
 
-def write_runtime_manifest(runtime: Path, manifest: Mapping) -> None:
+def write_runtime_manifest(runtime: Path, manifest: Manifest) -> None:
     """Put the manifest file into the runtime tree (before it is copied or archived)."""
     path = runtime / RUNTIME_MANIFEST
     path.unlink(missing_ok=True)  # never write through a link into the build cache
-    path.write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    path.write_text(to_text(manifest))
 
 
-def read_runtime_manifest(path: Path) -> dict:
+def read_runtime_manifest_json(path: Path) -> dict:
     """The manifest of a runtime directory or ``.tar.zst`` archive; PayloadError when it has none."""
     try:
         if path.is_dir():
             text = (path / RUNTIME_MANIFEST).read_text()
         else:
             text = _archive_member(path, RUNTIME_MANIFEST)
-        manifest = json.loads(text)
     except (OSError, ValueError, tarfile.TarError, zstandard.ZstdError, KeyError) as exc:
         kind = "runtime directory" if path.is_dir() else "runtime archive"
         raise PayloadError(f"{path}: not a bundler {kind} (no readable {RUNTIME_MANIFEST}: {exc}); "
                            "inspect a single file, or a directory or .tar.zst that bundler built") from exc
-    if not isinstance(manifest, dict):
-        raise PayloadError(f"{path}: {RUNTIME_MANIFEST} is not a JSON object; rebuild the runtime")
-    return manifest
+    return load_json(text, f"{path}: {RUNTIME_MANIFEST}")
 
 
-def verify_runtime(path: Path, manifest: Mapping) -> str:
+def read_runtime_manifest(path: Path) -> Manifest:
+    """The typed manifest of a runtime directory or ``.tar.zst`` archive; PayloadError when it has none."""
+    return parse(read_runtime_manifest_json(path), f"{path}: {RUNTIME_MANIFEST}")
+
+
+def verify_runtime(path: Path, manifest: Manifest) -> str:
     """Check a runtime directory (the interpreter and entry points are there) or archive (every
     entry reads back: zstd checks its checksum); what was checked, or PayloadError."""
-    wanted = [manifest.get("python", {}).get("executable"), *manifest.get("entry_points", {}).values()]
-    wanted = [w for w in wanted if isinstance(w, str)]
+    wanted = [manifest.python.executable, *manifest.entries.values()]
     if path.is_dir():
         missing = [w for w in wanted if not (path / w).exists()]
         if missing:

@@ -65,19 +65,19 @@ def layer_of(path: str) -> str:
     return "runtime"
 
 
-def build_block(tree: Path) -> bytes:
-    """payload + manifest + trailer for *tree* (no stub)."""
+def build_block(tree: Path, manifest: dict | None = None, *, level: int = LEVEL, frame_size: int = FRAME_SIZE,
+                cache=None) -> bytes:
+    """payload + manifest + trailer for *tree* (no stub), layered by LAYER_OF; *manifest* defaults to MANIFEST."""
     sys.path.insert(0, str(HERE.parents[1]))
+    from bundler.output import manifest as mf
     from bundler.output import payload as pl
 
     entries = pl.scan_tree(tree)
     layered = {name: [e for e in entries if layer_of(e.path) == name] for name in pl.LAYERS}
     buf = io.BytesIO()
-    packed = pl.pack(layered, buf, level=LEVEL, cache=pl.FrameCache(None), frame_size=FRAME_SIZE)
-    manifest = dict(MANIFEST)
-    manifest.update(pl.manifest_fields(packed))
-    raw = pl.manifest_bytes(manifest)
-    return buf.getvalue() + raw + pl.trailer_bytes(packed.payload_length, raw)
+    pl.write_block(layered, buf, mf.parse(manifest or MANIFEST, "golden manifest"), level=level,
+                   cache=cache or pl.FrameCache(None), frame_size=frame_size)
+    return buf.getvalue()
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def test_aarch64_runtime_holds_only_aarch64_code_from_the_image(arm_build, sysro
     assert any(Path(v).name.startswith("libz-") for v in s["vendored"]), s["vendored"]
     artifact = Path(next(o["path"] for o in s["outputs"] if o["format"] == "onefile"))
     assert elf_machine(artifact) == "aarch64"
-    assert payload.read_manifest(artifact)["target"] == "linux-aarch64"
+    assert payload.read_manifest(artifact).target == "linux-aarch64"
 
 
 def test_aarch64_artifact_runs_in_an_aarch64_clean_room(arm_build, sysroot, tmp_path):

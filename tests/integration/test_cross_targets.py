@@ -98,7 +98,7 @@ def test_three_artifacts_name_their_targets_and_carry_their_wheels(cross_build, 
         artifact = Path(out["path"])
         assert artifact.name == f"cross-1.0-{b['target']}" + (".exe" if b["target"].startswith("windows") else "")
         manifest = payload.read_manifest(artifact)
-        assert manifest["target"] == b["target"]
+        assert manifest.target == b["target"]
         tree = _extract(artifact, tmp_path / b["target"])
         site = next(tree.rglob("tinyext-1.0.dist-info"))
         tags = [l.split(": ", 1)[1] for l in (site / "WHEEL").read_text().splitlines() if l.startswith("Tag: ")]
@@ -168,7 +168,7 @@ def test_macos_runtime_is_relocated_and_signed(cross_build, tmp_path):
     for f in (python, ext, *(tree / "lib" / "bundled").iterdir()):
         verify_adhoc(f)
     manifest = payload.read_manifest(Path(b["outputs"][0]["path"]))
-    assert manifest["macos_minimum"] == "11.0" and manifest["python"]["executable"] == "bin/python3.11"
+    assert manifest.macos_minimum == "11.0" and manifest.python.executable == "bin/python3.11"
 
 
 def test_gui_app_gets_the_gui_subsystem_stub(cross_build, build_cache, tmp_path):
@@ -182,4 +182,4 @@ def test_gui_app_gets_the_gui_subsystem_stub(cross_build, build_cache, tmp_path)
     gui = Path(json.loads(proc.stdout)["outputs"][0]["path"])
     subsystem = {p: pefile.PE(str(p), fast_load=True).OPTIONAL_HEADER.Subsystem for p in (console, gui)}
     assert subsystem == {console: 3, gui: 2}  # IMAGE_SUBSYSTEM_WINDOWS_CUI, _GUI
-    assert payload.read_manifest(gui)["gui"] is True
+    assert payload.read_manifest(gui).gui is True

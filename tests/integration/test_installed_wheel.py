@@ -184,11 +184,11 @@ def test_installed_wheel_builds_hello_without_a_compiler_and_it_runs_in_the_clea
     (out,) = json.loads(proc.stdout)["outputs"]
     artifact = Path(out["path"])
     assert artifact.parent == project / "dist"
-    stub = payload.read_manifest(artifact)["stub"]
-    assert stub["prebuilt"] and stub["zig"] == stubbuild.ZIG_VERSION
+    stub = payload.read_manifest(artifact).stub
+    assert stub is not None and stub.prebuilt and stub.zig == stubbuild.ZIG_VERSION
     with open(artifact, "rb") as f:
         head = f.read(payload.read_trailer(artifact).payload_offset)
-    assert hashlib.sha256(head).hexdigest() == stub["sha256"]
+    assert hashlib.sha256(head).hexdigest() == stub.sha256
     shown = subprocess.run([venv / "bin" / "bundler", "inspect", artifact], capture_output=True, text=True, env=env)
     assert f"sha256 {stub['sha256']}" in shown.stdout and "prebuilt with Zig 0.17.1" in shown.stdout, shown.stdout
     place = "/opt/installed wheel ü/hello"
@@ -243,9 +243,9 @@ def test_installed_wheel_cross_builds_all_five_targets_without_a_compiler(venv, 
     for b in builds:
         (out,) = b["outputs"]
         artifact = Path(out["path"])
-        stub = payload.read_manifest(artifact)["stub"]
+        stub = payload.read_manifest(artifact).stub
         key = f"{b['target']}-console" if b["target"].startswith("windows") else b["target"]
-        assert stub["prebuilt"] and stub["sha256"] == record["stubs"][key]["sha256"], b["target"]
+        assert stub is not None and stub.prebuilt and stub.sha256 == record["stubs"][key]["sha256"], b["target"]
     linux = Path(builds[0]["outputs"][0]["path"])
     ran = subprocess.run([linux], capture_output=True, text=True, env=env, timeout=300)
     assert ran.returncode == 0 and "tinyapp on linux" in ran.stdout, ran.stderr

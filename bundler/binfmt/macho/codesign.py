@@ -18,13 +18,13 @@ Signing with a real identity needs Apple's ``codesign``, so only a Mac can.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundler import cachefs
 from bundler.binfmt.macho.parse import (
     CPU_TYPE_ARM64,
     FAT_MAGIC_64,
@@ -246,14 +246,8 @@ def sign_adhoc(path: Path, identifier: str | None = None) -> None:
     else:
         (magic,) = struct.unpack_from(">I", data)
         out = _assemble_universal(magic, signed)
-    mode = path.stat().st_mode
-    tmp = path.with_name(path.name + ".bundler-sign")
-    try:
+    with cachefs.replacing(path) as tmp:
         tmp.write_bytes(out)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def sign(path: Path, identity: str | None = None) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from bundler import cachefs
 from bundler.binfmt.interface import (
     BinaryEdit,
     BinaryInfo,
@@ -137,18 +138,12 @@ class MachOFormat:
             raise RelocationError(f"{path}: LIEF cannot parse it; the file may be damaged")
         for i in range(fat.size):
             _edit_image(fat.at(i), edit, path)
-        mode = path.stat().st_mode
-        tmp = path.with_name(path.name + ".bundler-tmp")
-        try:
+        with cachefs.replacing(path) as tmp:
             if fat.size == 1:
                 fat.at(0).write(str(tmp))
             else:
                 fat.write(str(tmp))
             codesign.sign_adhoc(tmp, identifier=path.name)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def _edit_image(binary: "lief.MachO.Binary", edit: BinaryEdit, path: Path) -> None:
