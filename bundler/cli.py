@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from contextvars import ContextVar, copy_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,8 @@ from bundler.report import counted, human_size
 if TYPE_CHECKING:
     from bundler.output.manifest import Manifest, StubRecord
 
-_VERBOSE = {"level": 1}
+#: how much the running command reports (0 quiet, 1 normal, 2+ -v: tracebacks on errors); set per command
+VERBOSITY: ContextVar[int] = ContextVar("bundler_verbosity", default=1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,7 +85,7 @@ def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **
     from bundler.report import TerminalReporter
 
     started = time.monotonic()
-    _VERBOSE["level"] = 0 if quiet else 1 + verbose
+    VERBOSITY.set(0 if quiet else 1 + verbose)
     cli_values = {k.replace("_", "-"): v for k, v in flags.items()}
     spec = resolve(project_dir, cli_values)
     reporter = TerminalReporter.for_stream(0 if (quiet or as_json) else 1 + verbose)
@@ -205,7 +207,7 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
 
     from bundler.output import payload
 
-    _VERBOSE["level"] = 1 + verbose
+    VERBOSITY.set(1 + verbose)
     if artifact.is_dir() or artifact.name.endswith(".tar.zst"):
         _inspect_runtime(artifact, verify, as_json)
         return
@@ -292,10 +294,15 @@ def _stub_lines(stub: StubRecord | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its verbosity lives in a fresh context, so calls in one process do not leak."""
+    return copy_context().run(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="bundler", standalone_mode=False)
     except BundlerError as exc:
-        if _VERBOSE["level"] >= 2:
+        if VERBOSITY.get() >= 2:
             traceback.print_exc()
         click.echo(f"bundler: error: {exc.message}", err=True)
         return exc.exit_code
@@ -311,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("bundler: interrupted", err=True)
         return 130
     except Exception as exc:  # a bug: say so, briefly, unless -v
-        if _VERBOSE["level"] >= 2:
+        if VERBOSITY.get() >= 2:
             traceback.print_exc()
         click.echo(f"bundler: internal error: {type(exc).__name__}: {exc} (rerun with -v for a traceback and report it)", err=True)
         return 1

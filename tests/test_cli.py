@@ -177,3 +177,16 @@ def test_init_create_writes_a_pyproject_with_only_the_table(tmp_path):
     data = tomllib.loads((d / "pyproject.toml").read_text())
     assert data == {"tool": {"bundler": {"entry": ["legacy"], "format": ["onefile"]}}}
     assert f"pip lock {d} -o {d / 'pylock.toml'}" in proc.stderr
+
+
+def test_verbosity_of_one_command_does_not_leak_into_the_next(tmp_path, capsys):
+    from bundler import cli as climod
+
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"not an artifact" * 20)
+    assert climod.main(["inspect", "-v", str(junk)]) == 10
+    assert "Traceback" in capsys.readouterr().err  # -v: the traceback
+    assert climod.VERBOSITY.get() == 1  # the -v stayed inside that command's context
+    assert climod.main(["inspect", str(junk)]) == 10
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1

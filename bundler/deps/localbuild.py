@@ -7,8 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,18 +110,17 @@ def build_wheel(project: Path, out_dir: Path, options: FetchOptions,
     looks like a warning is passed to *warn*.
     """
     log: list[str] = []
-    runner = _capturing_runner(log)
     settings = _pip_settings(options)
+    runner = _capturing_runner(log, settings)
     try:
-        with _pip_environ(settings):
-            requires = set(ProjectBuilder(project, runner=runner).build_system_requires)
-            env = _cached_env(options.cache_dir, requires, settings, runner)
+        requires = set(ProjectBuilder(project, runner=runner).build_system_requires)
+        env = _cached_env(options.cache_dir, requires, settings, runner)
+        builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
+        dynamic = set(builder.get_requires_for_build("wheel"))  # what the backend asks for besides
+        if dynamic - env.installed():
+            env = _cached_env(options.cache_dir, requires | dynamic, settings, runner)
             builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
-            dynamic = set(builder.get_requires_for_build("wheel"))  # what the backend asks for besides
-            if dynamic - env.installed():
-                env = _cached_env(options.cache_dir, requires | dynamic, settings, runner)
-                builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
-            built = Path(builder.build("wheel", out_dir))
+        built = Path(builder.build("wheel", out_dir))
     except subprocess.CalledProcessError as exc:  # pip failed to install build requirements
         log += [_text(exc.stdout), _text(exc.stderr)]
         raise _build_error(project, log, "installing its build requirements failed") from exc
@@ -170,29 +168,15 @@ def _pip_settings(options: FetchOptions) -> dict[str, str]:
     return settings
 
 
-@contextmanager
-def _pip_environ(settings: Mapping[str, str]) -> Iterator[None]:
-    """Set *settings* in os.environ for the pip subprocesses `build` starts, then restore it."""
-    saved = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 Runner = Callable[[Sequence[str], "str | None", "Mapping[str, str] | None"], None]
 
 
-def _capturing_runner(log: list[str]) -> Runner:
-    """A pyproject_hooks runner that keeps the backend's output in *log*."""
+def _capturing_runner(log: list[str], settings: Mapping[str, str]) -> Runner:
+    """A pyproject_hooks runner that keeps the backend's output in *log* and gives every
+    subprocess (pip, the backend) the pip *settings* on top of bundler's environment."""
 
     def run(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
-        env = {**os.environ, **(extra_environ or {})}
+        env = {**os.environ, **settings, **(extra_environ or {})}
         proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         log.append(proc.stdout)
         if proc.returncode:
