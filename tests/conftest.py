@@ -10,6 +10,17 @@ import pytest
 from bundler.base.probe import probe
 from bundler.base.target import Target, target_for
 
+#: unit modules that are slow by nature: wine starts, qemu and Debian's arm64 packages, the clean room
+SLOW_MODULES = frozenset({"test_stub_windows", "test_foreign_aarch64", "test_cleanroom"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """``slow``: every end-to-end test (tests/integration/) and the modules above, so that
+    ``make test PYTEST_ARGS="-m 'not slow'"`` is the quick loop; ``make test`` runs everything."""
+    for item in items:
+        if "integration" in item.path.parts or item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def host_target() -> Target:

@@ -511,6 +511,7 @@ def test_the_packaged_stub_matches_its_record_and_the_sources(stub):
     assert stub.stat().st_size < 400_000
 
 
+@pytest.mark.slow  # compiles a stub with Zig
 def test_changed_sources_are_compiled_then_cached(stub_cache, tmp_path):
     """A checkout whose stubs/ differ from what was packaged compiles them (once) with Zig."""
     src = Path(shutil.copytree(stubmod.STUB_SOURCES, tmp_path / "stubs"))
@@ -526,6 +527,7 @@ def test_changed_sources_are_compiled_then_cached(stub_cache, tmp_path):
     assert not list(built.path.parent.glob(".*"))  # no temp dir left
 
 
+@pytest.mark.slow  # compiles a stub with Zig
 def test_rebuild_is_only_on_request(stub, stub_cache):
     events = []
     used = stubmod.stub_for(TARGET, cache_dir=stub_cache, progress=lambda e, d: events.append(e))
@@ -565,6 +567,7 @@ def test_stub_unit_tests():
     assert fmt.returncode == 0, f"run `python -m ziglang fmt stubs/`: {fmt.stdout}{fmt.stderr}"
 
 
+@pytest.mark.slow  # compiles a stub with Zig
 def test_compile_error_is_a_stub_error(stub_cache, tmp_path):
     src = Path(shutil.copytree(stubmod.STUB_SOURCES, tmp_path / "stubs"))
     (src / "main.zig").write_text((src / "main.zig").read_text() + "\nconst broken: u8 = \"not a number\";\ncomptime { _ = broken; }\n")
