@@ -562,12 +562,12 @@ def decoder(app: App, artifact: Path, wheelhouse: Path, res: Results, runs: int,
     frames_file = fs / app.key / "frames.zst"
     n_frames = 0
     with open(artifact, "rb") as src, open(frames_file, "wb") as dst:
-        for layer in manifest["layers"]:
-            for fr in layer["frames"]:
-                src.seek(trailer.payload_offset + fr["offset"])
-                dst.write(src.read(fr["length"]))
+        for layer in manifest.payload.layers:
+            for fr in layer.frames:
+                src.seek(trailer.payload_offset + fr.offset)
+                dst.write(src.read(fr.length))
                 n_frames += 1
-    raw = manifest["uncompressed_size"]
+    raw = manifest.payload.uncompressed_size
     d: dict = {"frames": n_frames, "compressed": trailer.payload_length, "uncompressed": raw}
 
     out = run([bench_zig(), artifact]).stdout

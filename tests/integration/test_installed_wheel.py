@@ -190,7 +190,7 @@ def test_installed_wheel_builds_hello_without_a_compiler_and_it_runs_in_the_clea
         head = f.read(payload.read_trailer(artifact).payload_offset)
     assert hashlib.sha256(head).hexdigest() == stub.sha256
     shown = subprocess.run([venv / "bin" / "bundler", "inspect", artifact], capture_output=True, text=True, env=env)
-    assert f"sha256 {stub['sha256']}" in shown.stdout and "prebuilt with Zig 0.17.1" in shown.stdout, shown.stdout
+    assert f"sha256 {stub.sha256}" in shown.stdout and "prebuilt with Zig 0.17.1" in shown.stdout, shown.stdout
     place = "/opt/installed wheel ü/hello"
     room.add_file(artifact, place, mode=0o755)
     try:
