@@ -37,6 +37,6 @@ def build_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def wine(tmp_path_factory) -> dict[str, str]:
     """The environment for running programs under wine, with one prefix per session."""
-    from winetools import wine_env
+    from support.winetools import wine_env
 
     return wine_env(tmp_path_factory.mktemp("wine"))

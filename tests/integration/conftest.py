@@ -11,9 +11,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from cleanroom import CleanRoom, require_root_tools
-from e2e import BASES, HELLO, run_bundler  # noqa: E402
-from wheelfactory import sha256_of
+from support.cleanroom import CleanRoom, require_root_tools
+from support.e2e import BASES, HELLO, run_bundler  # noqa: E402
+from support.wheelfactory import sha256_of
 
 
 @pytest.fixture(scope="session")
@@ -87,8 +87,8 @@ def runtimes(tmp_path_factory, app_lock, cache_dir) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def arm64_sysroot(tmp_path_factory) -> Path:
-    """Debian 12's arm64 python3.11 packages unpacked into a system image (tests/foreign.py)."""
-    from foreign import arm64_sysroot as make
+    """Debian 12's arm64 python3.11 packages unpacked into a system image (tests/support/foreign.py)."""
+    from support.foreign import arm64_sysroot as make
 
     work = tmp_path_factory.mktemp("arm64")
     return make(work / "sysroot", work / "debs")

@@ -1,7 +1,7 @@
 """linux-aarch64 from this x86_64 host: Debian 12's arm64 CPython + numpy's aarch64 wheel.
 
 The base is Debian's arm64 python3.11 packages unpacked into a system image
-(tests/foreign.py); nothing of the host's own libraries may end up in the
+(tests/support/foreign.py); nothing of the host's own libraries may end up in the
 runtime. The artifact runs under qemu-user (binfmt_misc, F flag) in an aarch64
 clean room that holds only the manylinux system libraries of that image.
 """
@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e import run_bundler
-from foreign import aarch64_cleanroom, elf_machine
+from support.e2e import run_bundler
+from support.foreign import aarch64_cleanroom, elf_machine
 
 from bundler.output import payload
 

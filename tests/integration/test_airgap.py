@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from cleanroom import CleanRoom, require_root_tools
-from e2e import REPO
+from support.cleanroom import CleanRoom, require_root_tools
+from support.e2e import REPO
 
 AIRGAP = REPO / "examples" / "airgap"
 NAME = "airgap-python-1.0.0-linux-x86_64"

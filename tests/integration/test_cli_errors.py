@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from native import shared_lib
-from wheelfactory import make_wheel, sha256_of
+from support.native import shared_lib
+from support.wheelfactory import make_wheel, sha256_of
 
 from bundler.errors import (
     ConfigError,

@@ -1,6 +1,6 @@
 """One command, three targets: linux-x86_64, windows-x86_64 and macos-arm64 from this Linux host.
 
-The Windows and macOS bases are built by tests/bases.py in the layouts of the
+The Windows and macOS bases are built by tests/support/bases.py in the layouts of the
 Windows embeddable zip and python-build-standalone (neither can be downloaded
 here); their binaries are real PE and Mach-O files compiled by zig. The
 Windows artifact runs under wine; the macOS one cannot run without a macOS
@@ -18,7 +18,7 @@ from pathlib import Path
 import lief
 import pefile
 import pytest
-from bases import (
+from support.bases import (
     macos_extension,
     macos_helper_dylib,
     macos_pbs_archive,
@@ -26,10 +26,10 @@ from bases import (
     windows_extension,
     windows_helper_dll,
 )
-from e2e import run_bundler
-from native import shared_lib
-from wheelfactory import make_wheel, sha256_of
-from winetools import run_wine
+from support.e2e import run_bundler
+from support.native import shared_lib
+from support.wheelfactory import make_wheel, sha256_of
+from support.winetools import run_wine
 
 from bundler.binfmt.macho.codesign import verify_adhoc
 from bundler.output import payload

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from e2e import run_bundler
-from wheelfactory import make_wheel, sha256_of
+from support.e2e import run_bundler
+from support.wheelfactory import make_wheel, sha256_of
 
 CHECK = """
 import importlib.metadata as md, json, sys

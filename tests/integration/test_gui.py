@@ -40,8 +40,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cleanroom import CleanRoom, require_root_tools, resolve_host_library
-from e2e import BASES, REPO, run_bundler
+from support.cleanroom import CleanRoom, require_root_tools, resolve_host_library
+from support.e2e import BASES, REPO, run_bundler
 
 from bundler.base.model import TclTk
 from bundler.base.probe import probe

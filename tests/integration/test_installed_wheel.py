@@ -24,9 +24,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bases import macos_pbs_archive, windows_embeddable_zip, windows_helper_dll
-from e2e import HELLO, REPO
-from wheelfactory import make_wheel, sha256_of
+from support.bases import macos_pbs_archive, windows_embeddable_zip, windows_helper_dll
+from support.e2e import HELLO, REPO
+from support.wheelfactory import make_wheel, sha256_of
 
 from bundler.output import payload, stubbuild
 
@@ -204,7 +204,7 @@ def test_installed_wheel_builds_hello_without_a_compiler_and_it_runs_in_the_clea
 
 @pytest.fixture(scope="module")
 def five_target_project(tmp_path_factory, arm64_sysroot) -> Path:
-    """A pure-Python app locked for all five targets, a base for each foreign one (tests/bases.py)."""
+    """A pure-Python app locked for all five targets, a base for each foreign one (tests/support/bases.py)."""
     work = tmp_path_factory.mktemp("five")
     libs = work / "libs"
     windows_helper_dll(libs)

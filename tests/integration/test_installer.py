@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cleanroom import CleanRoom, require_root_tools
-from e2e import BASES, HELLO, REPO, run_bundler
+from support.cleanroom import CleanRoom, require_root_tools
+from support.e2e import BASES, HELLO, REPO, run_bundler
 
 INSTALLER = REPO / "examples" / "installer"
 ART = "hello-1.0.0-linux-x86_64"

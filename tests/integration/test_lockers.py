@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e import HELLO
+from support.e2e import HELLO
 
 from bundler.deps.lock import DirectoryRef, HashedRequirement, WheelRef, read_lock
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from e2e import HELLO, run_bundler
+from support.e2e import HELLO, run_bundler
 
 ART = "hello-1.0.0-linux-x86_64"
 
@@ -49,7 +49,7 @@ def test_app_only_change_recompresses_only_the_app(tmp_path, cache_dir):
 
 
 def _lock(path, *wheels) -> None:
-    from wheelfactory import sha256_of
+    from support.wheelfactory import sha256_of
 
     lines = ['lock-version = "1.0"', 'created-by = "tests"']
     for w in wheels:
@@ -63,7 +63,7 @@ def test_a_second_app_on_the_same_base_reuses_the_interpreter_and_its_frames(tmp
     """The staged interpreter is cached per base, not per base + dependencies; runtime frames are shared."""
     import json
 
-    from wheelfactory import make_wheel
+    from support.wheelfactory import make_wheel
 
     cache = tmp_path / "cache"
     common = make_wheel(tmp_path / "w", "common", "1.0")

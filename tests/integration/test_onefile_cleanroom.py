@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from e2e import BASES
+from support.e2e import BASES
 
 ART = "hello-1.0.0-linux-x86_64"
 PLACE = f"/opt/my app ü/{ART}"

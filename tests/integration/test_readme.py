@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e import REPO, run_bundler
+from support.e2e import REPO, run_bundler
 
 
 def quickstart() -> list[str]:

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e import run_bundler
-from wheelfactory import make_wheel, sha256_of
+from support.e2e import run_bundler
+from support.wheelfactory import make_wheel, sha256_of
 
 from bundler.errors import ConfigError
 
@@ -214,7 +214,7 @@ def test_plural_grammar(tmp_path, cache_dir, tool_lock):
 @pytest.fixture(scope="module")
 def optional_lib_lock(tmp_path_factory) -> Path:
     """A wheel whose optional extension links libgone.so.7, which no wheel ships (numba's tbbpool pattern)."""
-    from native import shared_lib
+    from support.native import shared_lib
 
     tmp = tmp_path_factory.mktemp("optional")
     libdir = tmp / "libdir"

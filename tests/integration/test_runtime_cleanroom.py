@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from e2e import BASES, run_bundler
+from support.e2e import BASES, run_bundler
 
 from bundler.binfmt.elf import ElfFormat
 from bundler.pipeline import collect_binaries

@@ -21,8 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from e2e import HELLO
-from wheelfactory import make_wheel, sha256_of
+from support.e2e import HELLO
+from support.wheelfactory import make_wheel, sha256_of
 
 pytestmark = pytest.mark.slow
 

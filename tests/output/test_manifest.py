@@ -12,15 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import golden
 
 from bundler.errors import PayloadError
 from bundler.output import manifest as mf
 from bundler.output import payload as pl
 
-sys.path.insert(0, str(Path(__file__).parent / "golden"))
-import golden  # noqa: E402
-
-FORMAT_MD = (Path(__file__).resolve().parents[1] / "docs" / "FORMAT.md").read_text()
+FORMAT_MD = (Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md").read_text()
 
 
 def _table(heading: str) -> list[tuple[int, int, str]]:

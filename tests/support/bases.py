@@ -18,7 +18,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from native import zig_cc
+from support.native import zig_cc
 
 WINDOWS_TARGET = "x86_64-windows-gnu"
 MACOS_TARGET = "aarch64-macos.11.0"

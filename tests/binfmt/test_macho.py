@@ -18,7 +18,7 @@ from pathlib import Path
 import apple_platform
 import lief
 import pytest
-from native import macho_dylib, universal, zig_cc
+from support.native import macho_dylib, universal, zig_cc
 
 from bundler.binfmt.interface import BinaryEdit, BinaryInfo
 from bundler.binfmt.macho import codesign

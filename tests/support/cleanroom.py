@@ -37,7 +37,7 @@ package ``busybox-static``. :func:`require_root_tools` checks them and raises
 A room for another architecture: ``CleanRoom.create(root, arch="aarch64",
 libs_from=sysroot)`` takes the policy's system libraries and the loader from
 the root filesystem ``sysroot`` (e.g. Debian arm64 packages unpacked by
-``tests/foreign.py``) instead of the host; the rest of the room (static x86_64
+``tests/support/foreign.py``) instead of the host; the rest of the room (static x86_64
 busybox, users, mounts) is the same, and the room's programs run through a
 binfmt_misc handler with the F flag (``qemu-aarch64-static``), so no emulator
 is visible inside.
@@ -514,7 +514,7 @@ class CleanRoom:
         builds a room whose system libraries and loader come from that sysroot
         instead; busybox stays the host's static one. A room for a foreign
         architecture needs a binfmt_misc handler for it registered with the F
-        flag (e.g. ``qemu-aarch64``; see ``tests/foreign.py``), else RuntimeError.
+        flag (e.g. ``qemu-aarch64``; see ``tests/support/foreign.py``), else RuntimeError.
         """
         require_root_tools()
         host_arch = _arch()

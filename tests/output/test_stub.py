@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-import stubtools as st
-from stubtools import APP, golden
+import support.stubtools as st
+from support.stubtools import APP, golden
 
 from bundler.errors import StubError
 from bundler.output import payload as pl

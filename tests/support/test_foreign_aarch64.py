@@ -1,4 +1,4 @@
-"""The linux-aarch64 test infrastructure (tests/foreign.py): an arm64 CPython and an aarch64 clean room.
+"""The linux-aarch64 test infrastructure (tests/support/foreign.py): an arm64 CPython and an aarch64 clean room.
 
 Everything here is real: Debian 12 arm64 packages from deb.debian.org, programs
 compiled for aarch64 by zig, run by qemu-user through binfmt_misc in chroots.
@@ -13,8 +13,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cleanroom import CleanRoom, binfmt_handler
-from foreign import (
+
+from bundler.relocate.policy import load_policy
+from support.cleanroom import CleanRoom, binfmt_handler
+from support.foreign import (
     ARM64_PACKAGES,
     QEMU_AARCH64,
     aarch64_cleanroom,
@@ -27,9 +29,7 @@ from foreign import (
     register_binfmt,
     sysroot_room,
 )
-from native import zig_cc
-
-from bundler.relocate.policy import load_policy
+from support.native import zig_cc
 
 TARGET = "aarch64-linux-gnu.2.17"
 APP_DIR = "/opt/app ü"

@@ -1,11 +1,11 @@
-"""Which test directories of a dependency wheel are left out (bundler.testdirs), on real wheels."""
+"""Which test directories of a dependency wheel are left out (bundler.runtime.testdirs), on real wheels."""
 
 from __future__ import annotations
 
 import zipfile
 
 import pytest
-from wheelfactory import make_wheel
+from support.wheelfactory import make_wheel
 
 from bundler.deps.wheelpaths import installed_path
 from bundler.runtime.testdirs import (

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from wheelfactory import make_wheel, sha256_of
+from support.wheelfactory import make_wheel, sha256_of
 
 from bundler.base.target import Target
 from bundler.deps.fetch import FetchedWheel, fetch_all

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pefile
 import pytest
-from native import zig_cc, zig_cc_delayload
-from winetools import run_wine
+from support.native import zig_cc, zig_cc_delayload
+from support.winetools import run_wine
 
 from bundler.binfmt.interface import BinaryEdit, BinaryInfo
 from bundler.binfmt.pe import NAMES_SECTION, PeFormat, PeResolver, unique_name

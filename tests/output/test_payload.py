@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from support import golden
 
 from bundler.errors import PayloadError
 from bundler.output import manifest as mf
 from bundler.output import payload as pl
 from bundler.output.layers import build_layer_map
-
-sys.path.insert(0, str(Path(__file__).parent / "golden"))
-import golden  # noqa: E402
 
 
 def _block(tree: Path, **kw) -> tuple[bytes, pl.PackResult]:

@@ -1,4 +1,4 @@
-"""Tests of the clean-room harness itself (tests/cleanroom.py)."""
+"""Tests of the clean-room harness itself (tests/support/cleanroom.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cleanroom import BUSYBOX, CleanRoom, _is_static_elf, require_root_tools
 
 from bundler.relocate.policy import load_policy
+from support.cleanroom import BUSYBOX, CleanRoom, _is_static_elf, require_root_tools
 
 ARGV_PROGRAM = r"""
 #include <stdio.h>

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import lief
 import pytest
-from stubtools import golden
+from support.stubtools import golden
 
 from bundler.output import payload as pl
 from bundler.output import stub as stubmod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from wheelfactory import make_wheel
+from support.wheelfactory import make_wheel
 
 from bundler.deps.gui import gui_reason, imports_tkinter
 

@@ -12,14 +12,11 @@ import json
 import os
 import struct
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from bundler.output import payload as pl
-
-sys.path.insert(0, str(Path(__file__).parent / "golden"))
-import golden  # noqa: E402
+from support import golden
 
 REPORTED_VARS = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "BUNDLER_ARTIFACT", "BUNDLER_ARGV0", "BUNDLER_STUB")
 

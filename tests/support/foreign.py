@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from cleanroom import (
+from support.cleanroom import (
     ROOM_GID,
     ROOM_HOME,
     ROOM_UID,
@@ -171,7 +171,7 @@ def _apt_setup(cache: Path, arch: str) -> dict[str, str]:
         f"deb [arch={arch} signed-by={KEYRING}] {uri} {suite} main\n" for uri, suite in SOURCES
     ))
     conf = base / "apt.conf"
-    conf.write_text(f'''// Private apt configuration of tests/foreign.py: nothing of the host's apt is read or written.
+    conf.write_text(f'''// Private apt configuration of tests/support/foreign.py: nothing of the host's apt is read or written.
 Dir "/";
 Dir::Etc "{base}/etc";
 Dir::Etc::main "apt.conf";
@@ -354,7 +354,7 @@ def arm64_sysroot(dest: Path, cache: Path, packages: Sequence[str] = ARM64_PACKA
                 return dest
             shutil.rmtree(dest)
         elif dest.exists() and any(dest.iterdir()):
-            raise RuntimeError(f"{dest} exists and is not a sysroot made by tests/foreign.py; not touching it")
+            raise RuntimeError(f"{dest} exists and is not a sysroot made by tests/support/foreign.py; not touching it")
         dest.mkdir(parents=True, exist_ok=True)
         _prepare_root(dest)
         for deb in debs.values():

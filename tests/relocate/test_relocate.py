@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from native import shared_lib, zig_cc
+from support.native import shared_lib, zig_cc
 
 from bundler.binfmt.elf import ElfFormat, glibc_floor, glibc_floor_of, search_path_check
 from bundler.binfmt.ldpath import LdSoResolver

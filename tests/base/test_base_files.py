@@ -8,9 +8,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from bases import macos_pbs_archive, windows_embeddable_zip, windows_helper_dll
-from native import universal, zig_cc
 from packaging.tags import Tag
+from support.bases import macos_pbs_archive, windows_embeddable_zip, windows_helper_dll
+from support.native import universal, zig_cc
 
 from bundler.base import files as basemeta
 from bundler.base.archives import unpack

@@ -1,18 +1,19 @@
 """The golden payload of docs/FORMAT.md version 1, shared by the writer's and the stub's tests.
 
-``python tests/golden/golden.py`` rewrites ``v1.bin`` (do it only when the
-format version changes, or when the pinned zstd changes its output).
+``python -m support.golden`` (run in ``tests/``) rewrites ``tests/output/golden/v1.bin``
+(do it only when the format version changes, or when the pinned zstd changes its output).
 """
 
 from __future__ import annotations
 
 import io
 import os
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-GOLDEN = HERE / "v1.bin"
+from bundler.output import manifest as mf
+from bundler.output import payload as pl
+
+GOLDEN = Path(__file__).resolve().parents[1] / "output" / "golden" / "v1.bin"
 LEVEL = 3
 FRAME_SIZE = 256  # tiny, so the golden payload has several frames per layer
 
@@ -68,10 +69,6 @@ def layer_of(path: str) -> str:
 def build_block(tree: Path, manifest: dict | None = None, *, level: int = LEVEL, frame_size: int = FRAME_SIZE,
                 cache=None) -> bytes:
     """payload + manifest + trailer for *tree* (no stub), layered by LAYER_OF; *manifest* defaults to MANIFEST."""
-    sys.path.insert(0, str(HERE.parents[1]))
-    from bundler.output import manifest as mf
-    from bundler.output import payload as pl
-
     entries = pl.scan_tree(tree)
     layered = {name: [e for e in entries if layer_of(e.path) == name] for name in pl.LAYERS}
     buf = io.BytesIO()

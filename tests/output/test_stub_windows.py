@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pefile
 import pytest
-from winetools import WINE, run_wine
+from support.winetools import WINE, run_wine
 
 from bundler.output import manifest as mf
 from bundler.output import onefile, stubbuild
