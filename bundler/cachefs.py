@@ -32,6 +32,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -189,20 +190,51 @@ def replacing_tree(final: Path) -> Iterator[Path]:
     """A path (inside a private directory beside *final*) for the block to create, as a file or a
     directory; on success it replaces whatever *final* is, on an exception it vanishes.
 
-    The old *final* is renamed aside first and removed after, so *final* is
-    missing only between two renames and never holds a mix of old and new.
+    The old *final* is renamed aside first (within *parent*: a directory its
+    owner made read-only can move there, not into another directory) and removed
+    after, so *final* is missing only between two renames and never holds a mix
+    of old and new; if the second rename fails, the old one is put back.
     """
     parent = final.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
     work = tmp / final.name
+    aside = tmp.with_name(tmp.name[: -len(".partial")] + ".old")  # unique: named after the private directory
     try:
         yield work
         if final.exists() or final.is_symlink():
-            os.rename(final, tmp / f"{final.name}.old")
-        os.rename(work, final)
+            os.rename(final, aside)
+        try:
+            os.rename(work, final)
+        except BaseException:
+            if os.path.lexists(aside) and not os.path.lexists(final):
+                os.rename(aside, final)
+            raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # the old tree too
+        remove_tree(tmp)
+        if os.path.lexists(aside):
+            remove_tree(aside)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove *path*: a file, a link, or a directory with everything under it, directories its owner
+    made read-only included (an old output after ``chmod -R a-w`` must not stay behind, hidden)."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        with contextlib.suppress(OSError):  # called from finally blocks: never raise over the real error
+            os.unlink(path)
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    if not os.path.lexists(path):
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | stat.S_IRWXU)
+    for dirpath, dirnames, _files in os.walk(path):  # top-down: each directory is opened after its chmod
+        for name in dirnames:
+            d = os.path.join(dirpath, name)
+            if not os.path.islink(d):
+                with contextlib.suppress(OSError):
+                    os.chmod(d, stat.S_IMODE(os.lstat(d).st_mode) | stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:

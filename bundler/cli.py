@@ -206,14 +206,17 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
     import json
 
     from bundler.output import payload
+    from bundler.output.manifest import parse
 
     VERBOSITY.set(1 + verbose)
     if artifact.is_dir() or artifact.name.endswith(".tar.zst"):
         _inspect_runtime(artifact, verify, as_json)
         return
     trailer = payload.read_trailer(artifact)
-    raw = payload.read_manifest_json(artifact, trailer)
-    manifest = payload.verify(artifact) if verify else payload.read_manifest(artifact, trailer)
+    raw = payload.read_manifest_json(artifact, trailer)  # read and hashed once, parsed once
+    manifest = parse(raw, str(artifact), payload_length=trailer.payload_length)
+    if verify:
+        payload.check_payload(artifact, trailer, manifest)
     if as_json:  # the manifest as stored, keys this bundler does not know included
         click.echo(json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False))
         return

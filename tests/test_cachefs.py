@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -181,3 +184,38 @@ def test_replacing_tree_swaps_a_directory_for_a_file_whole(tmp_path):
         (work / "g").write_text("dir again")
     assert (final / "g").read_text() == "dir again"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no .partial, no old tree
+
+
+def test_replacing_tree_removes_an_old_tree_its_owner_made_read_only(tmp_path):
+    """In a child process as an unprivileged uid (root ignores the modes): the old output's directories are read-only."""
+    assert os.geteuid() == 0, "switching users needs root (make test runs as root in CI)"
+    uid = 54321
+    public = Path(tempfile.mkdtemp(prefix="bundler-cachefs-test-", dir="/tmp"))
+    final = public / "out"
+    try:
+        os.chown(public, uid, uid)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                (final / "lib" / "deep").mkdir(parents=True)
+                (final / "lib" / "deep" / "f").write_text("old")
+                for d in (final / "lib" / "deep", final / "lib", final):
+                    d.chmod(0o555)
+                with cachefs.replacing_tree(final) as work:
+                    work.mkdir()
+                    (work / "new").write_text("new")
+                code = 0
+            except BaseException:
+                traceback.print_exc()  # shown by pytest on failure
+            finally:
+                os._exit(code)
+        _pid, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert os.listdir(public) == ["out"]  # no hidden .out.*.partial holding the old tree
+        assert (final / "new").read_text() == "new"
+    finally:
+        shutil.rmtree(public)

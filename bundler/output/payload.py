@@ -27,14 +27,11 @@ from bundler.output import manifest as mf
 from bundler.output.manifest import (
     FORMAT_VERSION,
     LAYERS,
-    MAX_PATH,
     Frame,
     Layer,
     Manifest,
     check_path,
 )
-
-__all__ = ["FORMAT_VERSION", "LAYERS", "MAX_PATH", "Frame", "Layer", "Manifest", "check_path"]
 
 MAGIC = b"BUNDLER\0"
 END_MAGIC = b"BNDLEND\0"
@@ -408,6 +405,13 @@ def verify(path: Path) -> Manifest:
     """Check everything: trailer, manifest, payload hash, every frame and entry."""
     trailer = read_trailer(path)
     manifest = read_manifest(path, trailer)
+    check_payload(path, trailer, manifest)
+    return manifest
+
+
+def check_payload(path: Path, trailer: Trailer, manifest: Manifest) -> None:
+    """Check the payload that *trailer* and *manifest* (already read and parsed) describe: its hash,
+    every frame's hash and content, every entry, no path twice."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         f.seek(trailer.payload_offset)
@@ -426,7 +430,6 @@ def verify(path: Path) -> Manifest:
             if p in seen:
                 raise PayloadError(f"{path}: {p} appears twice in the payload")
             seen.add(p)
-    return manifest
 
 
 def extract(path: Path, dest: Path) -> Manifest:
