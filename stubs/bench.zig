@@ -1,7 +1,7 @@
 //! Decoder benchmark (a developer tool, not part of the stub):
 //!
 //!     python -m ziglang build-exe stubs/bench.zig <zstd>/zstd.c -lc -O ReleaseSmall \
-//!         -I <zstd> -femit-bin=bench   (same flags as the stub, see bundler/stub.py)
+//!         -I <zstd> -femit-bin=bench   (same flags as the stub, see bundler/output/stubbuild.py)
 //!     ./bench ARTIFACT
 //!
 //! Decompresses every frame of ARTIFACT on one thread, first with libzstd
