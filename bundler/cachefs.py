@@ -31,6 +31,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -188,30 +189,37 @@ def new_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def replacing_tree(final: Path) -> Iterator[Path]:
     """A path (inside a private directory beside *final*) for the block to create, as a file or a
-    directory; on success it replaces whatever *final* is, on an exception it vanishes.
-
-    The old *final* is renamed aside first (within *parent*: a directory its
-    owner made read-only can move there, not into another directory) and removed
-    after, so *final* is missing only between two renames and never holds a mix
-    of old and new; if the second rename fails, the old one is put back.
-    """
+    directory; on success it replaces whatever *final* is (:func:`move_into_place`), on an
+    exception it vanishes."""
     parent = final.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
     work = tmp / final.name
-    aside = tmp.with_name(tmp.name[: -len(".partial")] + ".old")  # unique: named after the private directory
     try:
         yield work
-        if final.exists() or final.is_symlink():
-            os.rename(final, aside)
-        try:
-            os.rename(work, final)
-        except BaseException:
-            if os.path.lexists(aside) and not os.path.lexists(final):
-                os.rename(aside, final)
-            raise
+        move_into_place(work, final)
     finally:
         remove_tree(tmp)
+
+
+def move_into_place(src: Path, final: Path) -> None:
+    """Rename *src* (a file or a tree, on *final*'s filesystem) to *final*, replacing whatever is there.
+
+    The old *final* is renamed aside first (within its own directory: a directory
+    its owner made read-only can move there, not into another one) and removed
+    after, so *final* is missing only between two renames and never holds a mix
+    of old and new; if the second rename fails, the old one is put back.
+    """
+    aside = final.with_name(f".{final.name}.{secrets.token_hex(8)}.old")
+    if os.path.lexists(final):
+        os.rename(final, aside)
+    try:
+        os.rename(src, final)
+    except BaseException:
+        if os.path.lexists(aside) and not os.path.lexists(final):
+            os.rename(aside, final)
+        raise
+    finally:
         if os.path.lexists(aside):
             remove_tree(aside)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from contextvars import ContextVar, copy_context
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -301,9 +305,32 @@ def main(argv: list[str] | None = None) -> int:
     return copy_context().run(_main, argv)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (CI cancel, ``timeout``, ``docker stop``) unwinds like Ctrl-C: every ``finally`` runs,
+    so temporary trees and staged outputs are removed before bundler exits."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` for the command's duration (signals reach the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _main(argv: list[str] | None) -> int:
     try:
-        cli.main(args=argv, prog_name="bundler", standalone_mode=False)
+        with _sigterm_unwinds():
+            cli.main(args=argv, prog_name="bundler", standalone_mode=False)
     except BundlerError as exc:
         if VERBOSITY.get() >= 2:
             traceback.print_exc()
@@ -314,11 +341,12 @@ def _main(argv: list[str] | None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("bundler: aborted", err=True)
-        return 130
-    except KeyboardInterrupt:
-        click.echo("bundler: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns a KeyboardInterrupt into Abort
+        cause = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc
+        if isinstance(cause, Terminated):
+            click.echo("bundler: terminated (SIGTERM)", err=True)
+            return 128 + signal.SIGTERM
+        click.echo("bundler: interrupted" if isinstance(cause, KeyboardInterrupt) else "bundler: aborted", err=True)
         return 130
     except Exception as exc:  # a bug: say so, briefly, unless -v
         if VERBOSITY.get() >= 2:

@@ -30,8 +30,8 @@ from bundler.output.manifest import App, Build, Manifest, Python
 from bundler.output.onefile import OnefileResult, write_onefile
 from bundler.output.stub import Stub, stub_for
 from bundler.output.tree import (
-    ensure_writable_dir,
     source_date_epoch,
+    staged_outputs,
     write_archive,
     write_dir,
     write_runtime_manifest,
@@ -354,13 +354,25 @@ def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
 
 
 def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildResult, ...]:
-    """One build per target; every target's outputs are written only after its runtime verified."""
-    ensure_writable_dir(spec.output_dir)
+    """One build per target; the outputs of every target move into the output directory together,
+    once the last one is written (a failure or a signal anywhere leaves the directory as it was)."""
     bases = bases_for(spec)
     names = [t.name for _i, t in bases]
     if len(set(names)) != len(names):
         raise ConfigError(f"target {names[0]} asked for twice")
-    return tuple(_build_target(spec, interp, target, report, several=len(bases) > 1) for interp, target in bases)
+    with staged_outputs(spec.output_dir) as staging:
+        staged = dataclasses.replace(spec, output_dir=staging)
+        results = [_build_target(staged, interp, target, report, several=len(bases) > 1) for interp, target in bases]
+    return tuple(_published(r, staging, spec.output_dir) for r in results)
+
+
+def _published(result: BuildResult, staging: Path, output_dir: Path) -> BuildResult:
+    """*result* with its outputs where they are now: moved from *staging* into *output_dir*."""
+    def moved(path: Path) -> Path:
+        return output_dir / path.relative_to(staging)
+
+    onefile = dataclasses.replace(result.onefile, path=moved(result.onefile.path)) if result.onefile else None
+    return dataclasses.replace(result, outputs=tuple(moved(p) for p in result.outputs), onefile=onefile)
 
 
 def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:

@@ -96,7 +96,12 @@ def test_a_failed_build_writes_nothing(lock, build_cache, tmp_path):
     spec = _spec(lock, out, build_cache, entry=("hi=hi.cli:nope",), format=("dir", "onefile"))
     with pytest.raises(ConfigError, match=r"entry point hi=hi\.cli:nope: .*nope"):
         pipeline.build(spec)
-    assert os.listdir(out) == []
+    assert not out.exists()  # the build created it: gone again, no staging directory left in it
+    out.mkdir()
+    (out / "keep.txt").write_text("mine\n")
+    with pytest.raises(ConfigError):
+        pipeline.build(spec)
+    assert os.listdir(out) == ["keep.txt"]  # an existing directory stays, as it was
 
 
 def _staged(root: Path, dists: dict[str, str]) -> StagedRuntime:

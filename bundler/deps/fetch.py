@@ -31,6 +31,7 @@ from bundler.base.target import Target
 from bundler.deps.localbuild import build_wheel, source_digest
 from bundler.deps.lock import DirectoryRef, HashedRequirement, LockedItem, WheelRef
 from bundler.deps.options import FetchOptions
+from bundler.deps.wheelcheck import check_wheel
 from bundler.digest import sha256_file
 from bundler.errors import BuildError, FetchError
 
@@ -71,10 +72,13 @@ def _silent(event: str, detail: str) -> None:
 
 def _fetch(item: LockedItem, target: Target, options: FetchOptions, report: Progress) -> FetchedWheel:
     if isinstance(item, WheelRef):
-        return _fetch_wheel(item, options, report)
-    if isinstance(item, HashedRequirement):
-        return _fetch_requirement(item, target, options, report)
-    return _fetch_directory(item, options, report)
+        fetched = _fetch_wheel(item, options, report)
+    elif isinstance(item, HashedRequirement):
+        fetched = _fetch_requirement(item, target, options, report)
+    else:
+        return _fetch_directory(item, options, report)  # its name is checked against the lock there
+    check_wheel(fetched.path, item.name)
+    return fetched
 
 
 # --- a pinned file of a project (not from the lock: e.g. the stub's zstd sources) ---------
@@ -86,13 +90,13 @@ def _fetch(item: LockedItem, target: Target, options: FetchOptions, report: Prog
 def _fetch_wheel(ref: WheelRef, options: FetchOptions, report: Progress) -> FetchedWheel:
     found = _in_find_links(ref.filename, options.find_links)
     if found is not None:
-        return _use_local(found, ref.filename, ref.sha256, f"--find-links {found.parent}", report)
+        return _use_local(found, ref, f"--find-links {found.parent}", report)
     if ref.path is not None and ref.path.is_file():
-        return _use_local(ref.path, ref.filename, ref.sha256, str(ref.path), report)
+        return _use_local(ref.path, ref, str(ref.path), report)
     if ref.url is not None and ref.url.startswith("file:"):
         local = Path(urllib.request.url2pathname(urlparse(ref.url).path))
         if local.is_file():
-            return _use_local(local, ref.filename, ref.sha256, ref.url, report)
+            return _use_local(local, ref, ref.url, report)
     label = f"{ref.filename} ({_label(ref.name, ref.version)})"
     if ref.url is None or ref.url.startswith("file:"):
         where = ref.url or ref.path
@@ -107,10 +111,11 @@ def _fetch_wheel(ref: WheelRef, options: FetchOptions, report: Progress) -> Fetc
     dest = _cache_path(options.cache_dir, ref.sha256, ref.filename)
     if _cached(dest, ref.sha256):
         report("cached", ref.filename)
+        _check_size(dest, ref, ref.url)
         return _fetched(dest)
     if options.offline:
         raise _offline_error(label)
-    _download(ref.url, dest, ref.sha256, options, report)
+    _download(ref.url, dest, ref.sha256, options, report, size=ref.size)
     return _fetched(dest)
 
 
@@ -122,14 +127,25 @@ def _in_find_links(filename: str, find_links: tuple[Path, ...]) -> Path | None:
     return None
 
 
-def _use_local(path: Path, filename: str, expected: str | None, where: str, report: Progress) -> FetchedWheel:
+def _use_local(path: Path, ref: WheelRef, where: str, report: Progress) -> FetchedWheel:
     """Verify a local wheel in place (a lock without a hash is trusted for local files)."""
-    if expected is not None:
+    _check_size(path, ref, where)
+    if ref.sha256 is not None:
         actual = sha256_file(path)
-        if actual != expected:
-            raise _mismatch(filename, where, actual, expected)
+        if actual != ref.sha256:
+            raise _mismatch(ref.filename, where, actual, ref.sha256)
     report("local", str(path))
     return _fetched(path)
+
+
+def _check_size(path: Path, ref: WheelRef, where: str | None) -> None:
+    if ref.size is not None and path.stat().st_size != ref.size:
+        raise _size_mismatch(ref.filename, where or str(path), path.stat().st_size, ref.size)
+
+
+def _size_mismatch(filename: str, where: str, actual: int, expected: int) -> FetchError:
+    return FetchError(f"{filename} from {where}: {actual} bytes, the lock says {expected}; "
+                      "the file changed or the lock is stale — re-lock or replace the file")
 
 
 def _fetched(path: Path) -> FetchedWheel:
@@ -174,7 +190,8 @@ def _cached(path: Path, sha256: str) -> bool:
     return False
 
 
-def _download(url: str, dest: Path, expected: str, options: FetchOptions, report: Progress) -> None:
+def _download(url: str, dest: Path, expected: str, options: FetchOptions, report: Progress,
+              size: int | None = None) -> None:
     """Stream *url* into the cache at *dest*, verifying the sha256; nothing is left behind on failure.
 
     One build downloads a file at a time (the entry's lock): a second build that
@@ -188,9 +205,15 @@ def _download(url: str, dest: Path, expected: str, options: FetchOptions, report
         report("download", url)
         with cachefs.new_file(dest) as out:
             digest = hashlib.sha256()
+            written = 0
             for chunk in _http_chunks(url, options):
+                written += len(chunk)
+                if size is not None and written > size:  # never more than the lock says
+                    raise _size_mismatch(dest.name, url, written, size)
                 digest.update(chunk)
                 out.write(chunk)
+            if size is not None and written != size:
+                raise _size_mismatch(dest.name, url, written, size)
             if digest.hexdigest() != expected:
                 raise _mismatch(dest.name, url, digest.hexdigest(), expected)
 

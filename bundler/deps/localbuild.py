@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,9 +103,36 @@ def _cached_env(cache_dir: Path, requires, settings: Mapping[str, str], runner: 
     return CachedEnv(final)
 
 
+#: What a build writes into a source tree and reads from nowhere: left out of the copy it builds from.
+_BUILD_LEFTOVERS = ("__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules",
+                    ".venv", "venv", "*.egg-info")
+
+
+def copy_source(project: Path, dest: Path) -> Path:
+    """A copy of *project* to build from, so that the backend's ``build/`` and ``*.egg-info`` land
+    there and the user's tree stays as it was. VCS data is kept (setuptools-scm and hatch-vcs read
+    the version from it); the top level's ``build/`` and ``dist/`` are not (earlier outputs); links
+    are followed (a README linked from elsewhere is part of the source)."""
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skip = shutil.ignore_patterns(*_BUILD_LEFTOVERS)(directory, names)
+        if Path(directory) == project:
+            skip |= {"build", "dist"} & set(names)
+        return skip
+
+    try:
+        shutil.copytree(project, dest, symlinks=False, ignore=ignore, ignore_dangling_symlinks=True)
+    except shutil.Error as exc:  # every file that failed: (source, destination, why)
+        src, _dst, why = exc.args[0][0]
+        raise BuildError(f"{src}: cannot copy it to build {project} from ({why}); fix its permissions or remove it") from exc
+    except OSError as exc:
+        raise BuildError(f"{exc.filename or project}: cannot copy it to build {project} from ({exc.strerror}); "
+                         "fix its permissions or remove it") from exc
+    return dest
+
+
 def build_wheel(project: Path, out_dir: Path, options: FetchOptions,
                 warn: Callable[[str], None] = lambda line: None) -> Path:
-    """Build *project* (non-editable) into *out_dir* and return the wheel's path.
+    """Build *project* (non-editable, from a copy: :func:`copy_source`) into *out_dir*; the wheel's path.
 
     The backend's output is captured (never written over the progress bar): on
     failure its last line goes into the error; on success every line that
@@ -112,26 +141,28 @@ def build_wheel(project: Path, out_dir: Path, options: FetchOptions,
     log: list[str] = []
     settings = _pip_settings(options)
     runner = _capturing_runner(log, settings)
-    try:
-        requires = set(ProjectBuilder(project, runner=runner).build_system_requires)
-        env = _cached_env(options.cache_dir, requires, settings, runner)
-        builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
-        dynamic = set(builder.get_requires_for_build("wheel"))  # what the backend asks for besides
-        if dynamic - env.installed():
-            env = _cached_env(options.cache_dir, requires | dynamic, settings, runner)
-            builder = ProjectBuilder.from_isolated_env(env, project, runner=runner)
-        built = Path(builder.build("wheel", out_dir))
-    except subprocess.CalledProcessError as exc:  # pip failed to install build requirements
-        log += [_text(exc.stdout), _text(exc.stderr)]
-        raise _build_error(project, log, "installing its build requirements failed") from exc
-    except FailedProcessError as exc:
-        log += [_text(exc.exception.stdout), _text(exc.exception.stderr)]
-        raise _build_error(project, log, str(exc)) from exc
-    except BuildBackendException as exc:
-        log.append(str(exc.exception) if not isinstance(exc.exception, subprocess.CalledProcessError) else "")
-        raise _build_error(project, log, str(exc)) from exc
-    except BuildException as exc:
-        raise _build_error(project, [str(exc)], str(exc)) from exc
+    with tempfile.TemporaryDirectory(prefix="bundler-src-") as work:
+        source = copy_source(project, Path(work) / project.name)
+        try:
+            requires = set(ProjectBuilder(source, runner=runner).build_system_requires)
+            env = _cached_env(options.cache_dir, requires, settings, runner)
+            builder = ProjectBuilder.from_isolated_env(env, source, runner=runner)
+            dynamic = set(builder.get_requires_for_build("wheel"))  # what the backend asks for besides
+            if dynamic - env.installed():
+                env = _cached_env(options.cache_dir, requires | dynamic, settings, runner)
+                builder = ProjectBuilder.from_isolated_env(env, source, runner=runner)
+            built = Path(builder.build("wheel", out_dir))
+        except subprocess.CalledProcessError as exc:  # pip failed to install build requirements
+            log += [_text(exc.stdout), _text(exc.stderr)]
+            raise _build_error(project, log, "installing its build requirements failed") from exc
+        except FailedProcessError as exc:
+            log += [_text(exc.exception.stdout), _text(exc.exception.stderr)]
+            raise _build_error(project, log, str(exc)) from exc
+        except BuildBackendException as exc:
+            log.append(str(exc.exception) if not isinstance(exc.exception, subprocess.CalledProcessError) else "")
+            raise _build_error(project, log, str(exc)) from exc
+        except BuildException as exc:
+            raise _build_error(project, [str(exc)], str(exc)) from exc
     if not built.name.endswith(".whl") or not built.is_file():
         raise _build_error(project, log, f"the backend produced {built.name}, not a wheel")
     for line in warnings_in(log):

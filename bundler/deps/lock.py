@@ -55,6 +55,8 @@ class WheelRef:
     url: str | None
     path: Path | None
     sha256: str | None
+    #: the file's size in bytes, when the lock gives it (pylock ``size``)
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def _pylock_item(
 ) -> LockedItem:
     name = str(package.name)
     if isinstance(source, PackageWheel):
-        return _wheel_ref(path, base, package, source.filename, source.url, source.path, source.hashes)
+        return _wheel_ref(path, base, package, source.filename, source.url, source.path, source.hashes, source.size)
     if isinstance(source, PackageDirectory):
         directory = _resolve(base, source.path)
         if source.subdirectory:
@@ -163,7 +165,7 @@ def _pylock_item(
     if isinstance(source, PackageArchive):
         filename = _filename(source.path, source.url)
         if filename.endswith(".whl"):
-            return _wheel_ref(path, base, package, filename, source.url, source.path, source.hashes)
+            return _wheel_ref(path, base, package, filename, source.url, source.path, source.hashes, source.size)
         raise LockError(
             f"{path}: package {_label(package)} is locked as the source archive {filename}, "
             f"which has no wheel for target {target.name}; build a wheel and lock it instead"
@@ -188,11 +190,16 @@ def _wheel_ref(
     url: str | None,
     file_path: str | None,
     hashes: Mapping[str, str],
+    size: int | None = None,
 ) -> WheelRef:
     try:
         name, version, _, _ = parse_wheel_filename(filename)
     except InvalidWheelFilename as exc:
         raise LockError(f"{path}: package {_label(package)} has an invalid wheel filename {filename!r}; re-lock") from exc
+    if name != canonicalize_name(str(package.name)):
+        raise LockError(f"{path}: package {_label(package)} locks {filename}, a wheel of {name}; fix the entry or re-lock")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise LockError(f"{path}: package {_label(package)} gives {filename} the size {size!r}; fix the entry or re-lock")
     sha256 = hashes.get("sha256")
     return WheelRef(
         name=str(name),
@@ -201,6 +208,7 @@ def _wheel_ref(
         url=url,
         path=_resolve(base, file_path) if file_path else None,
         sha256=sha256.lower() if sha256 else None,
+        size=size,
     )
 
 

@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,54 @@ def atomic_path(final: Path) -> Iterator[Path]:
     with cachefs.replacing_tree(final) as work:
         yield work
 
+
+
+@contextmanager
+def staged_outputs(output_dir: Path) -> Iterator[Path]:
+    """A private directory inside *output_dir* for every output of one build (all formats, all
+    targets); when the block succeeds they move into *output_dir* together (:func:`publish`),
+    when it fails (an error, SIGTERM, Ctrl-C) none does, and an *output_dir* the build created
+    is removed again."""
+    created = _missing_ancestors(output_dir)
+    ensure_writable_dir(output_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".bundler-", suffix=".partial", dir=output_dir))
+    done = False
+    try:
+        yield staging
+        publish(staging, output_dir)
+        done = True
+    finally:
+        cachefs.remove_tree(staging)
+        if not done:
+            for d in created:  # deepest first; only while empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """*path* and its parents that do not exist yet, deepest first."""
+    missing = []
+    for d in (path, *path.parents):
+        if os.path.lexists(d):
+            break
+        missing.append(d)
+    return missing
+
+
+def publish(staging: Path, output_dir: Path) -> list[Path]:
+    """Move everything in *staging* into *output_dir*: all checked first (nothing replaces what
+    bundler did not make), then each moved whole."""
+    names = sorted(os.listdir(staging))
+    finals = [output_dir / n for n in names]
+    for final in finals:
+        if os.path.lexists(final) and not is_bundler_output(final):
+            raise OutputError(f"{final}: exists and is not a bundler output, so it is not replaced; move it away "
+                              "or choose another --output-dir or --name")
+    for name, final in zip(names, finals):
+        cachefs.move_into_place(staging / name, final)
+    return finals
 
 #: the manifest a runtime directory or archive carries at its root (FORMAT.md; the single file's is in its trailer)
 RUNTIME_MANIFEST = "bundler.json"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -365,14 +367,22 @@ def make_project(root: Path, name: str, setup_py: str | None = None, backend: st
     return root
 
 
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
 def test_directory_build(tmp_path: Path, host_target: Target, setuptools_links: Path, no_network: list[str]) -> None:
     project = make_project(tmp_path / "tiny", "tiny-app")
+    (project / "dist").mkdir()  # an earlier build's output: not copied, not touched
+    (project / "dist" / "old.txt").write_text("old\n")
+    before = _tree(project)
     seen, progress = events()
     opts = options(tmp_path, setuptools_links, offline=True)
     (result,) = fetch_all([DirectoryRef("tiny-app", project)], host_target, opts, progress)
     assert (result.name, result.version) == ("tiny-app", "0.3")
     assert result.path.name == "tiny_app-0.3-py3-none-any.whl" and result.path.is_file()
     assert seen == [("build", str(project))]
+    assert _tree(project) == before  # built from a copy: no build/, no tiny_app.egg-info in the user's tree
 
     with pytest.raises(BuildError, match="builds a wheel of tiny-app, but the lock calls it other"):
         fetch_all([DirectoryRef("other", project)], host_target, opts)
@@ -388,6 +398,13 @@ def test_directory_build_failure(tmp_path: Path, host_target: Target, setuptools
     assert message.endswith(f"run `python -m build --wheel {project}` to see the full log")
 
 
+def test_directory_that_cannot_be_copied(tmp_path: Path, host_target: Target) -> None:
+    project = make_project(tmp_path / "locked", "locked")
+    os.mkfifo(project / "tiny_app" / "pipe")  # a FIFO: copying it would block; copytree refuses special files
+    with pytest.raises(BuildError, match=r"pipe: cannot copy it to build .*locked from \(.*\); fix its permissions or remove it$"):
+        fetch_all([DirectoryRef("locked", project)], host_target, options(tmp_path, offline=True))
+
+
 def test_directory_bad_backend(tmp_path: Path, host_target: Target) -> None:
     project = tmp_path / "nobackend"
     project.mkdir()
@@ -396,3 +413,55 @@ def test_directory_bad_backend(tmp_path: Path, host_target: Target) -> None:
     )
     with pytest.raises(BuildError, match=r"nobackend: building a wheel failed \(.*no_such_backend"):
         fetch_all([DirectoryRef("x", project)], host_target, options(tmp_path, offline=True))
+
+
+# --- what a verified wheel must also be ------------------------------------------------------
+
+
+def _raw_wheel(path: Path, members: dict[str, str]) -> Path:
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+    return path
+
+
+def test_a_size_the_file_does_not_have(tmp_path: Path, host_target: Target, server: Server) -> None:
+    wheel = make_wheel(tmp_path / "links", "alpha", "1.0")
+    size = wheel.stat().st_size
+    item = dataclasses.replace(ref(wheel), size=size + 1)
+    with pytest.raises(FetchError, match=rf"from --find-links .*: {size} bytes, the lock says {size + 1}; "):
+        fetch_all([item], host_target, options(tmp_path, tmp_path / "links"))
+    assert fetch_all([dataclasses.replace(item, size=size)], host_target, options(tmp_path, tmp_path / "links"))
+    # a download that runs longer than the lock says is cut off, and nothing is cached
+    remote = dataclasses.replace(ref(wheel, url=server.serve_file("/f/alpha-1.0-py3-none-any.whl", wheel)), size=size - 10)
+    with pytest.raises(FetchError, match=rf"alpha-1\.0-py3-none-any\.whl from http://.*: \d+ bytes, the lock says {size - 10}; "):
+        fetch_all([remote], host_target, options(tmp_path))
+    assert files_under(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize(("members", "expected"), [
+    ({"alpha/__init__.py": "", "alpha\\evil.py": "", "alpha-1.0.dist-info/METADATA": "Name: alpha\n"},
+     r"member 'alpha\\\\evil\.py' has a backslash or NUL in its name; not a valid wheel, rebuild it$"),
+    ({"../../etc/evil": "", "alpha-1.0.dist-info/METADATA": "Name: alpha\n"}, "would land outside site-packages"),
+    ({"/etc/evil": "", "alpha-1.0.dist-info/METADATA": "Name: alpha\n"}, "would land outside site-packages"),
+    ({"alpha/__init__.py": "", "alpha-1.0.dist-info/METADATA": "Name: evil\n"},
+     r"its metadata names the project 'evil', the lock asks for alpha; the file is not what the lock says, re-lock$"),
+    ({"alpha/__init__.py": ""}, r"holds 0 \.dist-info directories, none for alpha 1\.0"),
+    ({"alpha-1.0.dist-info/RECORD": ""}, r"alpha-1\.0\.dist-info has no METADATA"),
+])
+def test_a_wheel_that_is_not_what_the_lock_says(tmp_path: Path, host_target: Target, members, expected) -> None:
+    wheel = _raw_wheel(tmp_path / "links" / "alpha-1.0-py3-none-any.whl", members)
+    with pytest.raises(FetchError, match=expected) as err:
+        fetch_all([ref(wheel)], host_target, options(tmp_path, tmp_path / "links"))
+    assert "\n" not in str(err.value) and str(err.value).startswith("alpha-1.0-py3-none-any.whl: ")
+
+
+def test_a_wheel_that_is_not_a_zip(tmp_path: Path, host_target: Target) -> None:
+    wheel = tmp_path / "links" / "alpha-1.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"not a zip file at all")
+    with pytest.raises(FetchError, match=r"^alpha-1\.0-py3-none-any\.whl: not a valid wheel \(.*\); re-download it or rebuild it$"):
+        fetch_all([ref(wheel)], host_target, options(tmp_path, tmp_path / "links"))

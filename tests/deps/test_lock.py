@@ -283,3 +283,17 @@ def test_requirements_dot_line_takes_the_projects_name(tmp_path: Path, host_targ
 def test_requirements_dot_line_without_a_name(tmp_path: Path, host_target: Target) -> None:
     with pytest.raises(LockError, match=r"line 1: the directory \. has no package name in its pyproject.toml"):
         read_lock(write(tmp_path, "requirements.txt", ".\n"), host_target)
+
+
+def test_pylock_wheel_of_another_project_or_a_bad_size(tmp_path: Path, host_target: Target) -> None:
+    other = ('lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\nname = "alpha"\nversion = "1.0"\n'
+             f'wheels = [{{ url = "https://example.org/evil-1.0-py3-none-any.whl", hashes = {{ sha256 = "{"a" * 64}" }} }}]\n')
+    with pytest.raises(LockError, match=r"Name in 'evil-1\.0-py3-none-any\.whl' is not consistent with package name 'alpha'"):
+        read_lock(write(tmp_path, "pylock.toml", other), host_target)  # packaging's own check, in one line
+    archive = other.replace("wheels = [{", "archive = {").replace("}} }}]", "}} }}").replace(" }]\n", " }\n")
+    with pytest.raises(LockError, match=r"package alpha 1\.0 locks evil-1\.0-py3-none-any\.whl, a wheel of evil; "
+                                        "fix the entry or re-lock$"):
+        read_lock(write(tmp_path, "pylock.toml", archive), host_target)  # an archive entry: bundler's check
+    sized = other.replace("evil-1.0", "alpha-1.0").replace("hashes =", "size = 1234, hashes =")
+    (item,) = read_lock(write(tmp_path, "pylock.toml", sized), host_target)
+    assert item.size == 1234
