@@ -160,6 +160,9 @@ pub fn parseManifest(art: *Artifact, arena: std.mem.Allocator) (fail.Failed || e
     entries.checkPath(m.python.executable) catch return fail.damaged("bad python.executable in the manifest", .{});
     for (m.entry_points.map.values()) |script|
         entries.checkPath(script) catch return fail.damaged("bad entry point path in the manifest", .{});
+    if (m.default_entry) |default| {
+        if (m.entry_points.map.get(default) == null) return fail.damaged("the default entry point {s} is not in the manifest", .{default});
+    }
     try buildJobs(art, arena);
 }
 

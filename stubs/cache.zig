@@ -14,9 +14,10 @@ const sys = @import("sys.zig").Impl;
 const fail = @import("fail.zig");
 const artifact = @import("artifact.zig");
 const extract = @import("extract.zig");
+const entries = @import("entries.zig");
 const Env = @import("env.zig").Env;
 
-pub const marker = ".bundler-complete";
+pub const marker = entries.reserved;
 
 /// The app's directory in a usable cache root.
 pub const Cache = struct {
@@ -125,19 +126,38 @@ fn tryRoot(gpa: std.mem.Allocator, c: Candidate, app: []const u8, uid: u32) erro
     var keep = false;
     defer if (!keep) sys.close(fd);
     const st = sys.statFd(fd) catch return refuseErrno();
-    if (st.uid != uid) return refuse("not owned by the current user");
-    const app_fd = openAppDir(fd, app) orelse return refuseErrno();
+    if (unsafe(st, uid)) |reason| return refuse(reason);
+    const app_fd = openAppDir(fd, app, uid) orelse return null;
     var buf: [sys.max_path]u8 = undefined;
     const abs = try gpa.dupe(u8, sys.pathOfFd(fd, &buf) catch c.path);
     keep = true;
     return .{ .root = abs, .root_fd = fd, .app_fd = app_fd };
 }
 
-fn openAppDir(root: sys.Fd, app: []const u8) ?sys.Fd {
+/// Why a directory of the cache cannot be trusted, or null: another user owns it, or may
+/// write into it (a mode like 1777 or 0775), and could plant a "complete" tree whose code
+/// would run as the current user.
+fn unsafe(st: sys.Stat, uid: u32) ?[]const u8 {
+    if (st.uid != uid) return "not owned by the current user";
+    if (st.mode & 0o022 != 0) return "other users can write to it";
+    return null;
+}
+
+/// `<root>/<app>`, created or opened without following a symlink, and trusted like the root.
+fn openAppDir(root: sys.Fd, app: []const u8, uid: u32) ?sys.Fd {
     var z: sys.PathZ = .{};
-    const name = z.of(app) catch return null;
-    sys.makeDir(root, name, 0o700) catch if (!sys.isExists(sys.errno())) return null;
-    return sys.openDir(root, name) catch null;
+    const name = z.of(app) catch return noAppDir(null);
+    sys.makeDir(root, name, 0o700) catch if (!sys.isExists(sys.errno())) return noAppDir(null);
+    const fd = sys.openDir(root, name) catch return noAppDir(null);
+    const st = sys.statFd(fd) catch {
+        sys.close(fd);
+        return noAppDir(null);
+    };
+    if (unsafe(st, uid)) |reason| {
+        sys.close(fd);
+        return noAppDir(reason);
+    }
+    return fd;
 }
 
 // ---------------------------------------------------------------- the tree
@@ -158,7 +178,17 @@ pub fn tree(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact)
     return fail.writeFailed(path, .EXIST);
 }
 
+fn noAppDir(reason: ?[]const u8) ?sys.Fd {
+    _ = if (reason) |r| refuse(r) else refuseErrno();
+    return null;
+}
+
+/// `<key>` is a directory of ours (never a symlink) holding the marker.
 fn isComplete(app_fd: sys.Fd, key: []const u8) bool {
+    var z: sys.PathZ = .{};
+    const name = z.of(key) catch return false;
+    const dir = sys.statAt(app_fd, name, false) catch return false;
+    if (dir.kind != .dir or unsafe(dir, sys.effectiveUid()) != null) return false;
     var buf: [64]u8 = undefined;
     const rel = std.fmt.bufPrintSentinel(&buf, "{s}/" ++ marker, .{key}, 0) catch return false;
     const st = sys.statAt(app_fd, rel, false) catch return false;

@@ -4,6 +4,8 @@
 const std = @import("std");
 
 pub const max_path = 4096;
+/// The cache's completion marker (cache.zig): no entry may take this name.
+pub const reserved = ".bundler-complete";
 const header_size = 24;
 
 pub const Kind = enum(u8) { dir = 1, file = 2, symlink = 3 };

@@ -45,41 +45,89 @@ pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target
     for (1..n) |i| {
         threads[i] = std.Thread.spawn(.{ .stack_size = 1 << 20 }, Worker.loop, .{&workers[i]}) catch null;
     }
+    // The payload's digest names the cache tree: it is checked while the frames are unpacked
+    // (one sequential read beside the workers), so a tree is never published under a name
+    // its bytes do not have. verify checked it before.
+    var digest_thread: ?std.Thread = null;
+    if (target == .dir) digest_thread = std.Thread.spawn(.{ .stack_size = 1 << 20 }, checkDigest, .{ art, gpa }) catch null;
     workers[0].loop();
     for (threads[1..n]) |t| if (t) |thread| thread.join();
+    if (digest_thread) |t| t.join() else if (target == .dir and !fail.failed()) checkDigest(art, gpa);
     defer for (workers[0..n]) |*w| w.deinit();
-    if (!fail.failed() and target == .verify) try checkPaths(gpa, workers[0..n]);
+    // One validation for every mode, before anything is published or run.
+    if (!fail.failed()) try checkPaths(gpa, workers[0..n]);
     if (!sys.has_symlinks and !fail.failed() and target == .dir) try copyLinks(gpa, target.dir, workers[0..n]);
     if (fail.failed()) return error.Failed;
 }
 
-const Paths = std.StringHashMapUnmanaged(entries.Kind);
-const Seen = struct { path: []const u8, kind: entries.Kind };
+fn checkDigest(art: *const artifact.Artifact, gpa: std.mem.Allocator) void {
+    artifact.checkPayloadDigest(art, gpa) catch {}; // a mismatch is recorded in fail.zig
+}
 
-/// verify: what extraction gets from the filesystem (O_EXCL, EEXIST,
-/// O_NOFOLLOW): each path appears once, and nothing lies under a file or symlink.
+const Seen = struct { path: []const u8, kind: entries.Kind, target: []const u8 };
+const Paths = std.StringHashMapUnmanaged(Seen);
+
+/// The payload as a whole, in every mode: each path appears once, nothing lies
+/// under a file or symlink, no entry takes the cache's reserved name, and no
+/// symlink target goes up with ".." after passing through another symlink (FORMAT.md).
+/// Extraction also gets the first two from the filesystem (O_EXCL, O_NOFOLLOW);
+/// this makes run, extract and verify refuse the same artifacts.
 fn checkPaths(gpa: std.mem.Allocator, workers: []const Worker) fail.Failed!void {
     var paths: Paths = .empty;
     defer paths.deinit(gpa);
     for (workers) |*w| {
         for (w.seen.items) |s| {
+            if (std.mem.eql(u8, s.path, entries.reserved)) return fail.damaged("the payload contains the reserved name {s}", .{s.path});
             const gop = paths.getOrPut(gpa, s.path) catch return fail.outOfMemory();
             if (gop.found_existing) return fail.damaged("{s} appears twice in the payload", .{s.path});
-            gop.value_ptr.* = s.kind;
+            gop.value_ptr.* = s;
         }
     }
     try checkParents(&paths);
+    var it = paths.valueIterator();
+    while (it.next()) |s| if (s.kind == .symlink) try checkLinkChain(&paths, s.path, s.target);
 }
 
-/// verify: nothing lies under a file or a symlink (extraction gets this from O_NOFOLLOW).
+/// Nothing lies under a file or a symlink of the payload.
 fn checkParents(paths: *const Paths) fail.Failed!void {
     var it = paths.keyIterator();
     while (it.next()) |path| {
         var end: usize = 0;
         while (std.mem.indexOfScalarPos(u8, path.*, end, '/')) |slash| : (end = slash + 1) {
-            const kind = paths.get(path.*[0..slash]) orelse continue;
-            if (kind != .dir) return fail.damaged("{s} lies under a file or a symlink of the payload", .{path.*});
+            const parent = paths.get(path.*[0..slash]) orelse continue;
+            if (parent.kind != .dir) return fail.damaged("{s} lies under a file or a symlink of the payload", .{path.*});
         }
+    }
+}
+
+/// A symlink's target, walked lexically from the link's directory, may go
+/// through other symlinks (each one is checked itself) but never up with ".."
+/// after one: from there ".." is resolved from wherever that link points, not
+/// lexically (`d/up -> ../..` + `esc -> d/up/../..` is inside by its text and
+/// outside for real).
+fn checkLinkChain(paths: *const Paths, path: []const u8, target: []const u8) fail.Failed!void {
+    var buf: [2 * entries.max_path + 2]u8 = undefined;
+    const parent = entries.split(path).parent;
+    @memcpy(buf[0..parent.len], parent);
+    var len = parent.len;
+    var through: ?[]const u8 = null; // the first symlink the walk went through
+    var parts = std.mem.splitScalar(u8, target, '/');
+    while (parts.next()) |part| {
+        if (part.len == 0 or std.mem.eql(u8, part, ".")) continue;
+        if (std.mem.eql(u8, part, "..")) {
+            if (through) |link| return fail.damaged("the symlink {s} goes up ('..') after the symlink {s}", .{ path, link });
+            len = std.mem.lastIndexOfScalar(u8, buf[0..len], '/') orelse 0; // checkLink kept it inside
+            continue;
+        }
+        if (len > 0) {
+            buf[len] = '/';
+            len += 1;
+        }
+        @memcpy(buf[len..][0..part.len], part);
+        len += part.len;
+        if (through == null) if (paths.get(buf[0..len])) |seen| if (seen.kind == .symlink) {
+            through = seen.path;
+        };
     }
 }
 
@@ -90,7 +138,7 @@ const Worker = struct {
     compressed: []u8 = &.{},
     plain: []u8 = &.{},
     parents: ?Parents = null,
-    /// verify: every path seen (owned copies), checked for duplicates at the end.
+    /// Every entry seen (owned copies of path and link target), checked as a whole at the end.
     seen: std.ArrayList(Seen) = .empty,
     /// Without OS symlinks: the symlink entries (owned copies), copied at the end.
     links: std.ArrayList(Link) = .empty,
@@ -109,7 +157,10 @@ const Worker = struct {
         if (self.parents) |*p| p.deinit();
         self.gpa.free(self.compressed);
         self.gpa.free(self.plain);
-        for (self.seen.items) |s| self.gpa.free(s.path);
+        for (self.seen.items) |s| {
+            self.gpa.free(s.path);
+            self.gpa.free(s.target);
+        }
         self.seen.deinit(self.gpa);
         for (self.links.items) |l| {
             self.gpa.free(l.path);
@@ -164,14 +215,25 @@ const Worker = struct {
             const next = it.next() catch |e|
                 return fail.damaged("frame {d} of layer {s}: {s}", .{ job.index, job.layer, entries.describe(e) });
             const entry = next orelse break;
+            try self.remember(entry);
             switch (self.shared.target) {
-                .verify => {
-                    const copy = self.gpa.dupe(u8, entry.path) catch return fail.outOfMemory();
-                    self.seen.append(self.gpa, .{ .path = copy, .kind = entry.kind }) catch return fail.outOfMemory();
-                },
+                .verify => {},
                 .dir => |root| try self.create(root, entry),
             }
         }
+    }
+
+    fn remember(self: *Worker, entry: entries.Entry) fail.Failed!void {
+        const path = self.gpa.dupe(u8, entry.path) catch return fail.outOfMemory();
+        const target = self.gpa.dupe(u8, if (entry.kind == .symlink) entry.data else "") catch {
+            self.gpa.free(path);
+            return fail.outOfMemory();
+        };
+        self.seen.append(self.gpa, .{ .path = path, .kind = entry.kind, .target = target }) catch {
+            self.gpa.free(path);
+            self.gpa.free(target);
+            return fail.outOfMemory();
+        };
     }
 
     fn create(self: *Worker, root: sys.Fd, entry: entries.Entry) fail.Failed!void {

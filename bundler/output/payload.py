@@ -359,6 +359,12 @@ def read_manifest(path: Path, trailer: Trailer | None = None) -> Manifest:
     return mf.parse(read_manifest_json(path, trailer), str(path), payload_length=trailer.payload_length)
 
 
+def _ancestors(parent: str) -> list[str]:
+    """"a/b/c" -> ["a", "a/b", "a/b/c"]; "" -> []."""
+    parts = parent.split("/") if parent else []
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def decode(frame: bytes) -> Iterator[tuple[int, int, str, bytes]]:
     """(kind, mode, path, data) for each entry of an uncompressed frame, validated."""
     pos = 0
@@ -424,30 +430,79 @@ def check_payload(path: Path, trailer: Trailer, manifest: Manifest) -> None:
             left -= len(chunk)
     if digest.hexdigest() != _payload_of(path, manifest).sha256:
         raise PayloadError(f"{path}: payload checksum mismatch (damaged file)")
-    seen: set[str] = set()
+    kinds: dict[str, int] = {}
+    links: dict[str, str] = {}
     for _layer, frame in iter_frames(path, manifest, trailer):
-        for _kind, _mode, p, _data in decode(frame):
-            if p in seen:
+        for kind, _mode, p, data in decode(frame):
+            if p in kinds:
                 raise PayloadError(f"{path}: {p} appears twice in the payload")
-            seen.add(p)
+            kinds[p] = kind
+            if kind == SYMLINK:
+                links[p] = data.decode("utf-8", "surrogateescape")
+    try:
+        check_tree(kinds, links)
+    except PayloadError as exc:
+        raise PayloadError(f"{path}: {exc}") from None
+
+
+def check_tree(kinds: dict[str, int], links: dict[str, str]) -> None:
+    """The payload's entries as a whole (FORMAT.md, the stub's rules): nothing under a file or a
+    symlink, no entry named like the cache's completion marker, no symlink target that goes up
+    with ".." after passing through another symlink (from there ".." is resolved from where that
+    link points, not lexically)."""
+    if COMPLETE_MARKER in kinds:
+        raise PayloadError(f"the payload contains the reserved name {COMPLETE_MARKER}")
+    for p in kinds:
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if kinds.get(parent, DIR) != DIR:
+                raise PayloadError(f"{p} lies under a file or a symlink of the payload")
+    for p, target in links.items():
+        resolved = p.split("/")[:-1]
+        through = None  # the first symlink the walk went through
+        for part in target.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if through is not None:
+                    raise PayloadError(f"the symlink {p} goes up ('..') after the symlink {through}")
+                resolved.pop()  # check_link kept it inside the root
+                continue
+            resolved.append(part)
+            if through is None and "/".join(resolved) in links:
+                through = "/".join(resolved)
 
 
 def extract(path: Path, dest: Path) -> Manifest:
-    """Python reference extractor (tests, tooling); the stub is the fast one."""
+    """Python reference extractor (tests, tooling); the stub is the fast one.
+
+    Everything is checked first (:func:`check_payload`: the stub's rules), then
+    written without following a link: a parent that is not a real directory
+    created here stops the extraction.
+    """
     trailer = read_trailer(path)
     manifest = read_manifest(path, trailer)
+    check_payload(path, trailer, manifest)
     dest.mkdir(parents=True, exist_ok=False)
+    made = {""}  # directories this extraction created (runtime-relative)
     for _layer, frame in iter_frames(path, manifest, trailer):
         for kind, mode, p, data in decode(frame):
             target = dest / p
-            target.parent.mkdir(parents=True, exist_ok=True)
+            parent = posixpath.dirname(p)
+            for d in _ancestors(parent):
+                if d not in made:
+                    os.mkdir(dest / d)  # never through a link: an existing name here is an error
+                    made.add(d)
             if kind == DIR:
-                target.mkdir(exist_ok=True)
-                os.chmod(target, mode)
+                if p not in made:
+                    os.mkdir(target)
+                    made.add(p)
+                os.chmod(target, mode)  # a directory this extraction made, never a link
             elif kind == SYMLINK:
                 os.symlink(data.decode("utf-8", "surrogateescape"), target)
             else:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
     return manifest

@@ -371,14 +371,15 @@ def test_concurrent_first_runs_share_one_tree(stub, cache, tmp_path):
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    """mount_tmpfs(options) -> a fresh tmpfs mount point, unmounted after the test."""
+    """mount_tmpfs(options) -> a fresh tmpfs mount point, unmounted after the test. Mode 0755, as a
+    user's own cache directory is (tmpfs' default, 1777, is a cache root the stub refuses to trust)."""
     assert os.geteuid() == 0, "mounting a tmpfs needs root (make test runs as root in CI)"
     mounted: list[Path] = []
 
     def mount(options: str) -> Path:
         mnt = tmp_path / f"tmpfs{len(mounted)}"
         mnt.mkdir()
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)], capture_output=True, text=True)
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"mode=0755,{options}", "tmpfs", str(mnt)], capture_output=True, text=True)
         assert proc.returncode == 0, f"cannot mount a tmpfs: {proc.stderr}"
         mounted.append(mnt)
         return mnt

@@ -53,11 +53,13 @@ def build_block(tree: Path, *, app: str = APP, level: int = 3, frame_size: int =
     return golden.build_block(tree, manifest, level=level, frame_size=frame_size)
 
 
-def raw_block(frames: list[list[tuple]], *, size_lie: int = 0) -> bytes:
+def raw_block(frames: list[list[tuple]], *, size_lie: int = 0, payload_sha256: str | None = None,
+              overrides: dict | None = None) -> bytes:
     """A block whose frames hold exactly the given entries, unchecked (to test the reader's checks).
 
     Each entry is ``(kind, path, data_or_target)``; *size_lie* is added to the
-    first frame's announced uncompressed size.
+    first frame's announced uncompressed size; *payload_sha256* replaces the
+    payload's real digest (every frame's stays right); *overrides* are manifest keys set last.
     """
     payload, infos = b"", []
     for entries in frames:
@@ -78,6 +80,9 @@ def raw_block(frames: list[list[tuple]], *, size_lie: int = 0) -> bytes:
         file_count=0,
         layers=[{"name": "runtime", "files": 0, "uncompressed_size": 0, "frames": infos}],
     )
+    if payload_sha256 is not None:
+        manifest["payload"]["sha256"] = payload_sha256
+    manifest.update(overrides or {})
     raw_manifest = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()  # unchecked on purpose
     return payload + raw_manifest + pl.trailer_bytes(len(payload), raw_manifest)
 
