@@ -31,13 +31,36 @@ pub const Manifest = struct {
     python: struct { executable: []const u8 },
     entry_points: std.json.ArrayHashMap([]const u8) = .{},
     default_entry: ?[]const u8 = null,
-    payload: struct { length: u64, sha256: []const u8 },
+    payload: struct { length: Uint, sha256: []const u8 },
     layers: []const Layer,
 };
 
-pub const Layer = struct { name: []const u8, frames: []const Frame };
+pub const Layer = struct { name: []const u8, frames: []const WireFrame };
+
+/// A frame as the manifest writes it (integers exactly, see `Uint`).
+pub const WireFrame = struct { offset: Uint, length: Uint, uncompressed_size: Uint, sha256: []const u8 };
 
 pub const Frame = struct { offset: u64, length: u64, uncompressed_size: u64, sha256: []const u8 };
+
+/// A JSON integer, strictly: a number token of decimal digits. std.json would also take
+/// "137" (a string) and 137.0 (a float); the Python reader refuses both, and so does the stub.
+pub const Uint = struct {
+    value: u64,
+
+    pub fn jsonParse(gpa: std.mem.Allocator, source: anytype, options: std.json.ParseOptions) !Uint {
+        const token = try source.nextAllocMax(gpa, .alloc_if_needed, options.max_value_len.?);
+        const digits = switch (token) {
+            .number => |d| d,
+            .allocated_number => |d| d,
+            else => return error.UnexpectedToken,
+        };
+        if (digits.len == 0) return error.InvalidNumber;
+        for (digits) |c| if (!std.ascii.isDigit(c)) return error.InvalidNumber;
+        const value = std.fmt.parseInt(u64, digits, 10) catch return error.Overflow;
+        if (value > std.math.maxInt(i64)) return error.Overflow; // 2^63-1, as the Python reader
+        return .{ .value = value };
+    }
+};
 
 /// One frame and where it came from, for the extraction queue and messages.
 pub const Job = struct { layer: []const u8, index: usize, frame: Frame };
@@ -152,10 +175,12 @@ pub fn parseManifest(art: *Artifact, arena: std.mem.Allocator) (fail.Failed || e
         else => return fail.damaged("the manifest is not valid: {t}", .{e}),
     };
     const m = &art.manifest;
-    fail.context.app = m.app.name;
     if (!isName(m.app.name)) return fail.damaged("bad application name in the manifest", .{});
+    fail.context.app = m.app.name;
+    if (!isText(m.app.version) or !isText(m.target)) return fail.damaged("bad application version or target in the manifest", .{});
+    for (m.entry_points.map.keys()) |name| if (!isText(name)) return fail.damaged("bad entry point name in the manifest", .{});
     if (!isHex64(m.payload.sha256)) return fail.damaged("bad payload checksum in the manifest", .{});
-    if (m.payload.length != art.trailer.payload_length)
+    if (m.payload.length.value != art.trailer.payload_length)
         return fail.damaged("the manifest and the trailer disagree on the payload length", .{});
     entries.checkPath(m.python.executable) catch return fail.damaged("bad python.executable in the manifest", .{});
     for (m.entry_points.map.values()) |script|
@@ -172,7 +197,8 @@ fn buildJobs(art: *Artifact, arena: std.mem.Allocator) (fail.Failed || error{Out
     var next: u64 = 0;
     var total: u64 = 0;
     for (art.manifest.layers) |layer| {
-        for (layer.frames, 0..) |frame, i| {
+        for (layer.frames, 0..) |wire, i| {
+            const frame: Frame = .{ .offset = wire.offset.value, .length = wire.length.value, .uncompressed_size = wire.uncompressed_size.value, .sha256 = wire.sha256 };
             if (frame.offset != next or frame.length == 0 or frame.length > art.trailer.payload_length - next)
                 return fail.damaged("frame {d} of layer {s} is outside the payload", .{ i, layer.name });
             if (!isHex64(frame.sha256)) return fail.damaged("bad checksum of frame {d} of layer {s}", .{ i, layer.name });
@@ -191,8 +217,15 @@ fn buildJobs(art: *Artifact, arena: std.mem.Allocator) (fail.Failed || error{Out
 
 /// A single, harmless path component (the app name becomes a directory).
 fn isName(s: []const u8) bool {
-    if (s.len == 0 or s.len > 255 or s[0] == '.') return false;
-    for (s) |c| if (c == '/' or c == 0 or c == '\\') return false;
+    if (s.len == 0 or s.len > 255 or s[0] == '.' or !isText(s)) return false;
+    for (s) |c| if (c == '/' or c == '\\') return false;
+    return true;
+}
+
+/// UTF-8 with no control character: safe to print in a message (no terminal escapes).
+pub fn isText(s: []const u8) bool {
+    if (!std.unicode.utf8ValidateSlice(s)) return false;
+    for (s) |c| if (c < 0x20 or c == 0x7f) return false;
     return true;
 }
 

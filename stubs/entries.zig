@@ -27,6 +27,7 @@ pub const Invalid = error{
     AbsolutePath,
     ForbiddenByte,
     BadComponent,
+    NotText,
     BadLinkTarget,
     LinkLeavesRoot,
 };
@@ -41,7 +42,8 @@ pub fn describe(e: Invalid) []const u8 {
         error.AbsolutePath => "an entry's path is absolute",
         error.ForbiddenByte => "an entry's path contains NUL or a backslash",
         error.BadComponent => "an entry's path has an empty, '.' or '..' component",
-        error.BadLinkTarget => "a symlink target is empty, absolute or contains NUL",
+        error.NotText => "an entry's path is not UTF-8 or holds a control character",
+        error.BadLinkTarget => "a symlink target is empty, absolute, not UTF-8 or holds a control character",
         error.LinkLeavesRoot => "a symlink points outside the runtime",
     };
 }
@@ -82,6 +84,8 @@ pub fn checkPath(path: []const u8) Invalid!void {
     if (path.len > max_path) return error.PathTooLong;
     if (path[0] == '/') return error.AbsolutePath;
     if (std.mem.indexOfAny(u8, path, "\x00\\") != null) return error.ForbiddenByte;
+    if (!std.unicode.utf8ValidateSlice(path)) return error.NotText;
+    for (path) |c| if (c < 0x20 or c == 0x7f) return error.NotText;
     var it = std.mem.splitScalar(u8, path, '/');
     while (it.next()) |part| {
         if (part.len == 0 or std.mem.eql(u8, part, ".") or std.mem.eql(u8, part, "..")) return error.BadComponent;
@@ -93,6 +97,8 @@ pub fn checkPath(path: []const u8) Invalid!void {
 pub fn checkLink(path: []const u8, target: []const u8) Invalid!void {
     if (target.len == 0 or target.len > max_path or target[0] == '/') return error.BadLinkTarget;
     if (std.mem.indexOfScalar(u8, target, 0) != null) return error.BadLinkTarget;
+    if (!std.unicode.utf8ValidateSlice(target)) return error.BadLinkTarget;
+    for (target) |c| if (c < 0x20 or c == 0x7f) return error.BadLinkTarget;
     // Depth of the link's directory below the root, then walk the target.
     var depth: usize = std.mem.count(u8, path, "/");
     var it = std.mem.splitScalar(u8, target, '/');
@@ -126,6 +132,8 @@ test "paths" {
     try testing.expectError(error.BadComponent, checkPath("a/"));
     try testing.expectError(error.ForbiddenByte, checkPath("a\\b"));
     try testing.expectError(error.ForbiddenByte, checkPath("a\x00b"));
+    try testing.expectError(error.NotText, checkPath("a\x1b[31mb"));
+    try testing.expectError(error.NotText, checkPath("a\xffb"));
 }
 
 test "links" {

@@ -243,8 +243,8 @@ const Worker = struct {
         var z: sys.PathZ = .{};
         const name = z.of(where.name) catch return fail.writeFailed(entry.path, sys.errno());
         switch (entry.kind) {
-            .dir => try makeDir(dir, name, entry),
-            .file => try writeFile(dir, name, entry, self.shared.umask),
+            .dir => try makeDir(dir, name, entry, self.shared.umask),
+            .file => try writeFile(dir, name, entry),
             .symlink => if (sys.has_symlinks) try makeLink(dir, name, entry) else try self.deferLink(entry),
         }
     }
@@ -256,10 +256,10 @@ const Worker = struct {
     }
 };
 
-/// Directories get the entry's mode plus owner rwx, so the tree can always be
-/// filled and removed by its owner.
-fn makeDir(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry) fail.Failed!void {
-    const mode = entry.mode | 0o700;
+/// Directories get the entry's mode, less the umask, plus owner rwx, so the
+/// tree can always be filled and removed by its owner.
+fn makeDir(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry, umask: u32) fail.Failed!void {
+    const mode = (entry.mode & ~umask) | 0o700;
     sys.makeDir(dir, name, mode) catch if (!sys.isExists(sys.errno())) return fail.writeFailed(entry.path, sys.errno());
     const fd = sys.openDir(dir, name) catch {
         if (sys.isNotADirectory(sys.errno())) return fail.damaged("{s} appears twice in the payload", .{entry.path});
@@ -269,11 +269,12 @@ fn makeDir(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry) fail.Failed!vo
     sys.setMode(fd, mode) catch return fail.writeFailed(entry.path, sys.errno());
 }
 
-fn writeFile(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry, umask: u32) fail.Failed!void {
+/// Files get the entry's mode less the umask (the kernel applies it at creation), as any
+/// program's files do: an extract:DIR tree is never more open than the user asked for.
+fn writeFile(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry) fail.Failed!void {
     const fd = sys.createFile(dir, name, entry.mode) catch return inTheWay(entry.path);
     defer sys.close(fd);
     sys.writeAll(fd, entry.data) catch return fail.writeFailed(entry.path, sys.errno());
-    if (entry.mode & umask != 0) sys.setMode(fd, entry.mode) catch return fail.writeFailed(entry.path, sys.errno());
 }
 
 fn makeLink(dir: sys.Fd, name: [:0]const u8, entry: entries.Entry) fail.Failed!void {

@@ -349,3 +349,10 @@ def check_path(path: str) -> None:
         raise PayloadError(f"{path!r}: not a valid relative path for the payload")
     if any(part in ("", ".", "..") for part in path.split("/")):
         raise PayloadError(f"{path!r}: empty, '.' or '..' component in a payload path")
+    if not is_text(path):
+        raise PayloadError(f"{path!r}: a payload path is UTF-8 with no control character")
+
+
+def is_text(s: str) -> bool:
+    """UTF-8 (no surrogate-escaped byte) with no control character: safe to print in a message."""
+    return not any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in s)

@@ -68,8 +68,8 @@ class Trailer:
 
 def check_link(path: str, target: str) -> None:
     """A symlink target must be relative and stay inside the root."""
-    if not target or target.startswith("/") or "\0" in target:
-        raise PayloadError(f"{path}: symlink to {target!r} is absolute or empty; only relative links inside the runtime are allowed")
+    if not target or target.startswith("/") or "\0" in target or not mf.is_text(target):
+        raise PayloadError(f"{path}: symlink to {target!r} is absolute, empty or not plain UTF-8 text; only relative links inside the runtime are allowed")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
     if resolved == ".." or resolved.startswith("../"):
         raise PayloadError(f"{path}: symlink to {target!r} leaves the runtime")
@@ -402,9 +402,13 @@ def iter_frames(path: Path, manifest: Manifest, trailer: Trailer, *, verify: boo
                 if verify and hashlib.sha256(data).hexdigest() != fr.sha256:
                     raise PayloadError(f"{path}: layer {layer.name} frame at {fr.offset} is damaged (sha256 mismatch)")
                 try:
-                    yield layer.name, dctx.decompress(data, max_output_size=fr.uncompressed_size)
+                    plain = dctx.decompress(data, max_output_size=fr.uncompressed_size)
                 except zstandard.ZstdError as exc:
                     raise PayloadError(f"{path}: layer {layer.name} frame does not decompress ({exc})") from exc
+                if len(plain) != fr.uncompressed_size:  # the stub refuses a size that lies, in either direction
+                    raise PayloadError(f"{path}: layer {layer.name} frame at {fr.offset} has {len(plain)} bytes, "
+                                       f"not {fr.uncompressed_size}")
+                yield layer.name, plain
 
 
 def verify(path: Path) -> Manifest:

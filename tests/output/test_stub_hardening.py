@@ -210,3 +210,58 @@ def test_a_cache_others_can_write_is_not_trusted(stub, room, hole):
     assert report.returncode == 0, report.stderr
     assert not marker.exists()  # the attacker's code never ran
     assert report.args[:1] == ["-I"] and report.args[1].startswith(f"{tmp}/bundler-{VICTIM}/")  # a private fallback
+
+
+def _rewrite_manifest(block: bytes, edit) -> bytes:
+    """*block* with its manifest text passed through *edit* (str -> str), trailer recomputed."""
+    _magic, _v, _t, p_len, m_len, _sha, _end = pl.TRAILER.unpack(block[-pl.TRAILER_SIZE:])
+    payload, manifest = block[:p_len], block[p_len:p_len + m_len].decode()
+    new = edit(manifest).encode()
+    return payload + new + pl.trailer_bytes(p_len, new)
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda m: m.replace('"length":', '"length":"', 1).replace(',"sha256"', '","sha256"', 1), "the manifest is not valid"),
+    (lambda m: m.replace(',"sha256"', '.0,"sha256"', 1), "the manifest is not valid"),
+    (lambda m: m.replace('"version":"2.0"', '"version":"2.0\\u001b[2J"', 1), "bad application version or target"),
+    (lambda m: m.replace('"hello":"bin/hello"', '"hel\\u001blo":"bin/hello"', 1), "bad entry point name"),
+])
+def test_the_manifest_is_read_strictly(stub, room, edit, words, capsys):
+    block = _rewrite_manifest(st.raw_block([[(pl.FILE, "bin/hello", b"")]]), edit)
+    artifact = _artifact(stub, block, room)
+    proc = _run(artifact, {"BUNDLER_STUB": "verify"})
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == DAMAGED and err.count("\n") == 1 and words in err, err
+    assert "\x1b" not in err  # no terminal escape reaches the user's terminal
+    assert cli.main(["inspect", "--verify", str(artifact)]) == 10
+    assert "\x1b" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["bin/a\x1b[2Jb", "bin/\udcff"])
+def test_entry_names_are_text(stub, room, name, capsys):
+    artifact = _artifact(stub, st.raw_block([[(pl.FILE, name, b"")]]), room)
+    _refused_everywhere(artifact, room, "is not UTF-8 or holds a control character")
+    assert "\x1b" not in capsys.readouterr().err
+
+
+def test_extract_honours_the_umask(stub, room):
+    entries = [(pl.DIR, "d", b""), (pl.FILE, "d/f", b"x")]
+    artifact = _artifact(stub, st.raw_block([entries], dir_mode=0o777, file_mode=0o666), room)  # world-writable in the payload
+    dest = room / "home" / "out"
+
+    def with_umask():
+        os.umask(0o022)
+        as_user(VICTIM)()
+
+    proc = st.run(artifact, env={"PATH": "/usr/bin:/bin", "BUNDLER_STUB": f"extract:{dest}"}, preexec_fn=with_umask)
+    assert proc.returncode == 0, proc.stderr
+    assert (dest / "d").stat().st_mode & 0o777 == 0o755 and (dest / "d" / "f").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("lie", [+5, -5])
+def test_a_frame_size_that_lies_is_refused_by_both(stub, room, lie, capsys):
+    artifact = _artifact(stub, st.raw_block([[(pl.FILE, "bin/hello", b"x" * 100)]], size_lie=lie), room)
+    proc = _run(artifact, {"BUNDLER_STUB": "verify"})
+    assert proc.returncode == DAMAGED and proc.stderr.count(b"\n") == 1, proc.stderr
+    assert cli.main(["inspect", "--verify", str(artifact)]) == 10
+    assert capsys.readouterr().err.count("\n") == 1

@@ -54,7 +54,7 @@ def build_block(tree: Path, *, app: str = APP, level: int = 3, frame_size: int =
 
 
 def raw_block(frames: list[list[tuple]], *, size_lie: int = 0, payload_sha256: str | None = None,
-              overrides: dict | None = None) -> bytes:
+              overrides: dict | None = None, dir_mode: int = 0o755, file_mode: int = 0o644) -> bytes:
     """A block whose frames hold exactly the given entries, unchecked (to test the reader's checks).
 
     Each entry is ``(kind, path, data_or_target)``; *size_lie* is added to the
@@ -64,7 +64,7 @@ def raw_block(frames: list[list[tuple]], *, size_lie: int = 0, payload_sha256: s
     payload, infos = b"", []
     for entries in frames:
         raw = b"".join(
-            pl.encode(pl.Entry(path, kind, 0o755 if kind == pl.DIR else 0o644, target=data if kind == pl.SYMLINK else None),
+            pl.encode(pl.Entry(path, kind, dir_mode if kind == pl.DIR else file_mode, target=data if kind == pl.SYMLINK else None),
                       data if kind == pl.FILE else b"")
             for kind, path, data in entries
         )
