@@ -13,6 +13,8 @@ pub const format_version = 1;
 pub const trailer_size = 96;
 const magic = "BUNDLER\x00";
 const end_magic = "BNDLEND\x00";
+/// The most a zstd frame can expand: a 4-byte RLE block (3-byte header + 1 byte) becomes 128 KiB.
+const max_zstd_ratio = (128 << 10) / 4;
 /// Far above any real manifest (it lists frames, not files); refuses absurd lengths early.
 const max_manifest = 64 << 20;
 
@@ -202,8 +204,8 @@ fn buildJobs(art: *Artifact, arena: std.mem.Allocator) (fail.Failed || error{Out
             if (frame.offset != next or frame.length == 0 or frame.length > art.trailer.payload_length - next)
                 return fail.damaged("frame {d} of layer {s} is outside the payload", .{ i, layer.name });
             if (!isHex64(frame.sha256)) return fail.damaged("bad checksum of frame {d} of layer {s}", .{ i, layer.name });
-            if (frame.uncompressed_size > std.math.maxInt(usize) / 2)
-                return fail.damaged("frame {d} of layer {s} is too large", .{ i, layer.name });
+            if (frame.uncompressed_size > std.math.maxInt(usize) / 2 or frame.uncompressed_size > frame.length *| max_zstd_ratio)
+                return fail.damaged("frame {d} of layer {s} claims more bytes than zstd can expand it to", .{ i, layer.name });
             next += frame.length;
             total +|= frame.uncompressed_size;
             try jobs.append(arena, .{ .layer = layer.name, .index = i, .frame = frame });

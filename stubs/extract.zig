@@ -36,6 +36,9 @@ const Shared = struct {
 
 /// Unpacks (or verifies) every frame of *art*; failures are recorded in fail.zig.
 pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target) fail.Failed!void {
+    // A tree that cannot fit is refused before anything is written (the sizes are the manifest's,
+    // already bounded by what zstd can expand; a frame that lies about its size fails later).
+    if (target == .dir) if (sys.freeBytes(target.dir)) |free| if (free < art.uncompressed_size) return fail.noSpace();
     var shared: Shared = .{ .art = art, .target = target, .umask = sys.umask() };
     const n = @max(1, @min(sys.cpuCount(), art.jobs.len, max_threads));
     var workers: [max_threads]Worker = undefined;

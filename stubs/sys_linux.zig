@@ -181,6 +181,16 @@ pub fn statFd(fd: Fd) Error!Stat {
     return statx(fd, "", linux.AT.EMPTY_PATH);
 }
 
+/// Bytes an unprivileged user may still write on the file system of *fd*; null if unknown.
+pub fn freeBytes(fd: Fd) ?u64 {
+    // struct statfs on 64-bit Linux (x86_64, aarch64): 15 words; f_bsize [1], f_bavail [4], f_frsize [9]
+    var st: [15]u64 = @splat(0);
+    const rc = linux.syscall2(.fstatfs, @as(usize, @bitCast(@as(isize, fd))), @intFromPtr(&st));
+    if (linux.errno(rc) != .SUCCESS) return null;
+    const unit = if (st[9] != 0) st[9] else st[1];
+    return st[4] *| unit;
+}
+
 /// The absolute path of an open directory.
 pub fn pathOfFd(fd: Fd, buf: []u8) Error![]u8 {
     var name_buf: [32]u8 = undefined;

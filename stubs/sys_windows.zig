@@ -445,6 +445,17 @@ pub fn statFd(fd: Fd) Error!Stat {
     return statOf(try attributesOf(fd));
 }
 
+/// Bytes the current user may still write on the volume of *fd*; null if unknown.
+pub fn freeBytes(fd: Fd) ?u64 {
+    var wide: [max_path + 1]u16 = undefined;
+    const n = GetFinalPathNameByHandleW(fd.?, &wide, max_path, 0);
+    if (n == 0 or n >= max_path) return null;
+    wide[n] = 0;
+    var free: u64 = 0;
+    if (GetDiskFreeSpaceExW(@ptrCast(&wide), &free, null, null) == 0) return null;
+    return free;
+}
+
 /// The absolute path of an open directory or file (`C:\…`, `\\server\share\…`).
 pub fn pathOfFd(fd: Fd, buf: []u8) Error![]u8 {
     var wide: [max_path + 1]u16 = undefined;
@@ -972,6 +983,7 @@ extern "kernel32" fn GetLastError() callconv(WINAPI) u32;
 extern "kernel32" fn FormatMessageW(flags: u32, source: ?*const anyopaque, id: u32, lang: u32, buf: [*]u16, size: u32, args: ?*anyopaque) callconv(WINAPI) u32;
 extern "kernel32" fn GetModuleFileNameW(module: ?*anyopaque, buf: [*]u16, size: u32) callconv(WINAPI) u32;
 extern "kernel32" fn GetModuleHandleW(name: ?[*:0]const u16) callconv(WINAPI) ?*anyopaque;
+extern "kernel32" fn GetDiskFreeSpaceExW(dir: [*:0]const u16, free_to_caller: ?*u64, total: ?*u64, total_free: ?*u64) callconv(WINAPI) i32;
 extern "kernel32" fn GetFinalPathNameByHandleW(handle: *anyopaque, buf: [*]u16, size: u32, flags: u32) callconv(WINAPI) u32;
 extern "kernel32" fn GetCurrentProcessId() callconv(WINAPI) u32;
 extern "kernel32" fn GetCurrentProcess() callconv(WINAPI) *anyopaque;

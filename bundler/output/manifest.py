@@ -253,6 +253,9 @@ def _payload(top: _Node, payload_length: int) -> Payload:
         for j, frame in enumerate(layer.frames):
             if frame.offset != covered or frame.length == 0 or frame.length > payload_length - covered:
                 top["layers"].fail(f"[{i}].frames[{j}] (layer {layer.name}) is outside the payload or out of order")
+            if frame.uncompressed_size > frame.length * MAX_ZSTD_RATIO:
+                top["layers"].fail(f"[{i}].frames[{j}] (layer {layer.name}) claims {frame.uncompressed_size} bytes "
+                                   f"from {frame.length}, more than zstd can expand")
             covered += frame.length
     if covered != payload_length:
         top["layers"].fail(f"frames cover {covered} of the payload's {payload_length} bytes")
@@ -260,6 +263,9 @@ def _payload(top: _Node, payload_length: int) -> Payload:
 
 
 T = TypeVar("T")
+
+#: the most a zstd frame can expand: a 4-byte RLE block (3-byte header + 1 byte) becomes 128 KiB
+MAX_ZSTD_RATIO = (128 << 10) // 4
 
 
 @dataclass(frozen=True)

@@ -265,3 +265,45 @@ def test_a_frame_size_that_lies_is_refused_by_both(stub, room, lie, capsys):
     assert proc.returncode == DAMAGED and proc.stderr.count(b"\n") == 1, proc.stderr
     assert cli.main(["inspect", "--verify", str(artifact)]) == 10
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_size_zstd_cannot_expand_to_is_refused_before_any_allocation(stub, room, capsys):
+    artifact = _artifact(stub, st.raw_block([[(pl.FILE, "bin/hello", b"x")]], size_lie=1 << 40), room)
+    for env in ({"BUNDLER_STUB": "verify"}, {"BUNDLER_CACHE_DIR": str(room / "home" / "cache"), "HOME": str(room / "home")}):
+        proc = _run(artifact, env)
+        err = proc.stderr.decode()
+        assert proc.returncode == DAMAGED and err.count("\n") == 1 and "claims more bytes than zstd can expand" in err, err
+    assert cli.main(["inspect", "--verify", str(artifact)]) == 10
+    assert "more than zstd can expand" in capsys.readouterr().err
+
+
+@pytest.fixture
+def small_disk(room):
+    """An 8 MB tmpfs the victim owns (0755), unmounted after the test."""
+    mnt = room / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=8m,mode=0755,uid={VICTIM},gid={VICTIM}", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_tree_that_cannot_fit_is_refused_before_writing(stub, room, small_disk):
+    """200 MB of zeros (a 6 KB frame) into 8 MB: refused from the free space, before the frame is
+    decompressed; the 128 MB address-space limit proves it (decompressing would need 200 MB)."""
+    import resource
+
+    artifact = _artifact(stub, st.raw_block([[(pl.DIR, "lib", b""), (pl.FILE, "lib/zeros", bytes(200 << 20))]]), room)
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (128 << 20, 128 << 20))
+        as_user(VICTIM)()
+
+    for env, dest in (({"BUNDLER_CACHE_DIR": str(small_disk / "cache"), "HOME": str(room / "home")}, small_disk / "cache"),
+                      ({"BUNDLER_STUB": f"extract:{small_disk / 'out'}"}, small_disk / "out")):
+        proc = st.run(artifact, env={"PATH": "/usr/bin:/bin", **env}, preexec_fn=limited)
+        err = proc.stderr.decode()
+        assert proc.returncode == 74 and err.count("\n") == 1, err
+        assert "not enough disk space to unpack" in err and "(needs about 201 MB)" in err, err
+        assert not dest.exists() or os.listdir(dest) == []  # nothing written: no <app>/, no tree
