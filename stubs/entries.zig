@@ -6,7 +6,7 @@ const std = @import("std");
 pub const max_path = 4096;
 /// The cache's completion marker (cache.zig): no entry may take this name.
 pub const reserved = ".bundler-complete";
-const header_size = 24;
+pub const header_size = 24;
 
 pub const Kind = enum(u8) { dir = 1, file = 2, symlink = 3 };
 
@@ -46,6 +46,20 @@ pub fn describe(e: Invalid) []const u8 {
         error.BadLinkTarget => "a symlink target is empty, absolute, not UTF-8 or holds a control character",
         error.LinkLeavesRoot => "a symlink points outside the runtime",
     };
+}
+
+/// An entry's fixed-size header: what follows it and how long it is.
+pub const Header = struct { kind: Kind, mode: u32, path_len: usize, data_len: u64 };
+
+/// The 24-byte header at the front of every entry, checked before its path is read.
+pub fn parseHeader(h: *const [header_size]u8) Invalid!Header {
+    const kind = std.enums.fromInt(Kind, h[0]) orelse return error.UnknownKind;
+    const plen = std.mem.readInt(u32, h[8..12], .little);
+    const dlen = std.mem.readInt(u64, h[16..24], .little);
+    if (plen == 0) return error.EmptyPath;
+    if (plen > max_path) return error.PathTooLong;
+    if (kind == .symlink and (dlen == 0 or dlen > max_path)) return error.BadLinkTarget;
+    return .{ .kind = kind, .mode = std.mem.readInt(u32, h[4..8], .little) & 0o777, .path_len = plen, .data_len = dlen };
 }
 
 /// Walks the entries of one uncompressed frame, validating each.

@@ -174,6 +174,7 @@ const Worker = struct {
 
     fn frame(self: *Worker, job: *const artifact.Job) fail.Failed!void {
         const f = job.frame;
+        if (f.length > whole_frame_max or f.uncompressed_size > whole_frame_max) return self.streamFrame(job);
         const src = try self.buffer(&self.compressed, f.length);
         const art = self.shared.art;
         const got = sys.preadAll(art.fd, src, art.trailer.payload_offset + f.offset) catch
@@ -185,6 +186,59 @@ const Worker = struct {
             return fail.damaged("frame {d} of layer {s}: checksum mismatch", .{ job.index, job.layer });
         const plain = try self.decompress(job, src);
         try self.entriesOf(job, plain);
+    }
+
+    /// A large frame a chunk at a time: its compressed bytes hashed first (libzstd never sees
+    /// bytes that are not the manifest's), then read again, decompressed and parsed as they
+    /// come, so memory stays a few chunks whatever the frame declares.
+    fn streamFrame(self: *Worker, job: *const artifact.Job) fail.Failed!void {
+        const f = job.frame;
+        const in = try self.buffer(&self.compressed, chunk_size);
+        var h = Sha256.init(.{});
+        var off: u64 = 0;
+        while (off < f.length) : (off += chunk_size) {
+            const got = try self.readChunk(in, f, off);
+            h.update(got);
+        }
+        if (!artifact.hexEquals(h.finalResult(), f.sha256))
+            return fail.damaged("frame {d} of layer {s}: checksum mismatch", .{ job.index, job.layer });
+        if (self.decoder == null) self.decoder = zstd.Decoder.init() catch return fail.outOfMemory();
+        const dec = self.decoder.?;
+        dec.reset();
+        const out = try self.buffer(&self.plain, chunk_size);
+        var parser: Stream = .{ .worker = self, .job = job };
+        defer parser.deinit();
+        var total: u64 = 0;
+        var ended = false;
+        off = 0;
+        while (off < f.length) : (off += chunk_size) {
+            const got = try self.readChunk(in, f, off);
+            var pos: usize = 0;
+            while (true) {
+                const step = try decode(dec, job, out, got[pos..]);
+                pos += step.consumed;
+                total += step.produced;
+                ended = step.frame_done;
+                if (total > f.uncompressed_size)
+                    return fail.damaged("frame {d} of layer {s} has more than {d} bytes", .{ job.index, job.layer, f.uncompressed_size });
+                try parser.feed(out[0..step.produced]);
+                if (pos == got.len and step.produced < out.len) break; // all in, all out
+                if (step.consumed == 0 and step.produced == 0) break;
+            }
+        }
+        if (!ended) return fail.damaged("frame {d} of layer {s} does not decompress: its zstd frame is cut short", .{ job.index, job.layer });
+        if (total != f.uncompressed_size)
+            return fail.damaged("frame {d} of layer {s} has {d} bytes, not {d}", .{ job.index, job.layer, total, f.uncompressed_size });
+        try parser.finish();
+    }
+
+    fn readChunk(self: *Worker, buf: []u8, f: artifact.Frame, off: u64) fail.Failed![]u8 {
+        const art = self.shared.art;
+        const want: usize = @intCast(@min(buf.len, f.length - off));
+        const got = sys.preadAll(art.fd, buf[0..want], art.trailer.payload_offset + f.offset + off) catch
+            return fail.damaged("cannot read the payload: {s}", .{sys.errnoText(sys.errno())});
+        if (got != want) return fail.damaged("the payload is cut short", .{});
+        return buf[0..want];
     }
 
     /// A reusable buffer of exactly *size* bytes (grown, never shrunk).
@@ -239,6 +293,16 @@ const Worker = struct {
         };
     }
 
+    /// A new file for *path* (the streaming path writes its data in chunks).
+    fn openFile(self: *Worker, root: sys.Fd, path: []const u8, mode: u32) fail.Failed!sys.Fd {
+        if (self.parents == null) self.parents = .{ .root = root };
+        const where = entries.split(path);
+        const dir = try self.parents.?.open(where.parent, path);
+        var z: sys.PathZ = .{};
+        const name = z.of(where.name) catch return fail.writeFailed(path, sys.errno());
+        return sys.createFile(dir, name, mode) catch return inTheWay(path);
+    }
+
     fn create(self: *Worker, root: sys.Fd, entry: entries.Entry) fail.Failed!void {
         if (self.parents == null) self.parents = .{ .root = root };
         const where = entries.split(entry.path);
@@ -256,6 +320,126 @@ const Worker = struct {
         const path = self.gpa.dupe(u8, entry.path) catch return fail.outOfMemory();
         const source = resolveLink(self.gpa, entry.path, entry.data) catch return fail.outOfMemory();
         self.links.append(self.gpa, .{ .path = path, .source = source }) catch return fail.outOfMemory();
+    }
+};
+
+/// Frames larger than this, compressed or not, are streamed (Worker.streamFrame).
+const whole_frame_max: u64 = 32 << 20;
+const chunk_size = 1 << 20;
+
+fn decode(dec: zstd.Decoder, job: *const artifact.Job, out: []u8, in: []const u8) fail.Failed!zstd.Decoder.Step {
+    return switch (dec.stream(out, in)) {
+        .err => |name| fail.damaged("frame {d} of layer {s} does not decompress: {s}", .{ job.index, job.layer, name }),
+        .step => |step| step,
+    };
+}
+
+/// The entries of a streamed frame, parsed from decompressed bytes as they come: the
+/// header and path (and a symlink's target) are collected, a file's data is written as it
+/// arrives. The rules are entries.zig's, and what is created is what `create` makes.
+const Stream = struct {
+    worker: *Worker,
+    job: *const artifact.Job,
+    state: enum { header, path, target, data } = .header,
+    have: usize = 0,
+    head: [entries.header_size]u8 = undefined,
+    header: entries.Header = undefined,
+    path: [entries.max_path]u8 = undefined,
+    target: [entries.max_path]u8 = undefined,
+    /// data bytes of the current entry still to come
+    left: u64 = 0,
+    file: ?sys.Fd = null,
+
+    fn deinit(self: *Stream) void {
+        if (self.file) |fd| sys.close(fd);
+        self.file = null;
+    }
+
+    fn invalid(self: *Stream, e: entries.Invalid) fail.Failed {
+        return fail.damaged("frame {d} of layer {s}: {s}", .{ self.job.index, self.job.layer, entries.describe(e) });
+    }
+
+    fn feed(self: *Stream, bytes: []const u8) fail.Failed!void {
+        var rest = bytes;
+        while (rest.len > 0 or (self.state == .data and self.left == 0)) {
+            if (fail.failed()) return error.Failed;
+            switch (self.state) {
+                .header => {
+                    rest = take(&self.head, &self.have, entries.header_size, rest);
+                    if (self.have == entries.header_size) {
+                        self.header = entries.parseHeader(&self.head) catch |e| return self.invalid(e);
+                        self.have = 0;
+                        self.state = .path;
+                    }
+                },
+                .path => {
+                    rest = take(&self.path, &self.have, self.header.path_len, rest);
+                    if (self.have == self.header.path_len) try self.pathDone();
+                },
+                .target => {
+                    rest = take(&self.target, &self.have, @intCast(self.header.data_len), rest);
+                    if (self.have == self.header.data_len) try self.targetDone();
+                },
+                .data => {
+                    const n: usize = @intCast(@min(rest.len, self.left));
+                    if (self.file) |fd| sys.writeAll(fd, rest[0..n]) catch return fail.writeFailed(self.path[0..self.header.path_len], sys.errno());
+                    rest = rest[n..];
+                    self.left -= n;
+                    if (self.left == 0) {
+                        self.deinit();
+                        self.state = .header;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Copies into buf[have..want] what *rest* holds of it; the rest of *rest*.
+    fn take(buf: []u8, have: *usize, want: usize, rest: []const u8) []const u8 {
+        const n = @min(rest.len, want - have.*);
+        @memcpy(buf[have.*..][0..n], rest[0..n]);
+        have.* += n;
+        return rest[n..];
+    }
+
+    fn pathDone(self: *Stream) fail.Failed!void {
+        const path = self.path[0..self.header.path_len];
+        entries.checkPath(path) catch |e| return self.invalid(e);
+        self.have = 0;
+        const w = self.worker;
+        switch (self.header.kind) {
+            .symlink => self.state = .target,
+            .dir => {
+                const entry: entries.Entry = .{ .kind = .dir, .mode = self.header.mode, .path = path, .data = "" };
+                try w.remember(entry);
+                if (w.shared.target == .dir) try w.create(w.shared.target.dir, entry);
+                self.left = self.header.data_len; // skipped, as entries.Iterator does
+                self.state = .data;
+            },
+            .file => {
+                try w.remember(.{ .kind = .file, .mode = self.header.mode, .path = path, .data = "" });
+                if (w.shared.target == .dir) self.file = try w.openFile(w.shared.target.dir, path, self.header.mode);
+                self.left = self.header.data_len;
+                self.state = .data;
+            },
+        }
+    }
+
+    fn targetDone(self: *Stream) fail.Failed!void {
+        const path = self.path[0..self.header.path_len];
+        const target = self.target[0..@intCast(self.header.data_len)];
+        entries.checkLink(path, target) catch |e| return self.invalid(e);
+        const entry: entries.Entry = .{ .kind = .symlink, .mode = self.header.mode, .path = path, .data = target };
+        const w = self.worker;
+        try w.remember(entry);
+        if (w.shared.target == .dir) try w.create(w.shared.target.dir, entry);
+        self.have = 0;
+        self.state = .header;
+    }
+
+    /// The frame ended: it must end between two entries.
+    fn finish(self: *Stream) fail.Failed!void {
+        if (self.state != .header or self.have != 0) return self.invalid(error.TruncatedEntry);
     }
 };
 

@@ -27,6 +27,7 @@ from bundler.output import manifest as mf
 from bundler.output.manifest import (
     FORMAT_VERSION,
     LAYERS,
+    MAX_PATH,
     Frame,
     Layer,
     Manifest,
@@ -411,6 +412,116 @@ def iter_frames(path: Path, manifest: Manifest, trailer: Trailer, *, verify: boo
                 yield layer.name, plain
 
 
+#: how much of a frame the streaming reader holds at a time
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StreamedEntry:
+    """One entry as :func:`iter_entries` reads it: a file's data comes as *chunks*, which must be
+    read before the next entry (what is left unread is skipped)."""
+
+    kind: int
+    mode: int
+    path: str
+    target: str | None  # symlinks
+    chunks: Iterator[bytes]
+
+
+class _Slice:
+    """*length* bytes of an open file from its current position, as a readable stream."""
+
+    def __init__(self, f, length: int) -> None:
+        self.f, self.left = f, length
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(self.left if n < 0 else min(n, self.left))
+        self.left -= len(data)
+        return data
+
+
+def iter_entries(path: Path, manifest: Manifest, trailer: Trailer) -> Iterator[StreamedEntry]:
+    """Every entry of the payload in order, validated, a frame at a time and a file's data a chunk
+    at a time: memory stays a few MB whatever a frame declares (the stub streams the same way).
+    Each frame's SHA-256 is checked before zstd reads a byte of it."""
+    dctx = zstandard.ZstdDecompressor()
+    with open(path, "rb") as f:
+        for layer in _payload_of(path, manifest).layers:
+            for fr in layer.frames:
+                start = trailer.payload_offset + fr.offset
+                f.seek(start)
+                digest, source = hashlib.sha256(), _Slice(f, fr.length)
+                while chunk := source.read(READ_CHUNK):
+                    digest.update(chunk)
+                if source.left or digest.hexdigest() != fr.sha256:
+                    raise PayloadError(f"{path}: layer {layer.name} frame at {fr.offset} is damaged (sha256 mismatch)")
+                f.seek(start)
+                reader = dctx.stream_reader(_Slice(f, fr.length), read_across_frames=True)
+                yield from _frame_entries(reader, fr, f"{path}: layer {layer.name} frame at {fr.offset}")
+
+
+def _frame_entries(reader, fr: Frame, where: str) -> Iterator[StreamedEntry]:
+    got = 0
+
+    def read(n: int) -> bytes:
+        nonlocal got
+        parts, want = [], n
+        while want:
+            try:
+                data = reader.read(want)
+            except zstandard.ZstdError as exc:
+                raise PayloadError(f"{where} does not decompress ({exc})") from exc
+            if not data:
+                break
+            parts.append(data)
+            want -= len(data)
+        data = b"".join(parts)
+        got += len(data)
+        if got > fr.uncompressed_size:
+            raise PayloadError(f"{where} has more than {fr.uncompressed_size} bytes")
+        return data
+
+    def exactly(n: int) -> bytes:
+        data = read(n)
+        if len(data) != n:
+            raise PayloadError(f"{where}: an entry runs past the end of its frame")
+        return data
+
+    while head := read(HEADER.size):
+        if len(head) != HEADER.size:
+            raise PayloadError(f"{where}: an entry runs past the end of its frame")
+        kind, mode, plen, dlen = HEADER.unpack(head)
+        if kind not in (DIR, FILE, SYMLINK) or not 0 < plen <= MAX_PATH:
+            raise PayloadError(f"{where}: malformed entry")
+        name = exactly(plen).decode("utf-8", "surrogateescape")
+        try:
+            check_path(name)
+            target = None
+            if kind == SYMLINK:
+                if dlen > MAX_PATH:
+                    raise PayloadError(f"{name}: symlink target longer than {MAX_PATH} bytes")
+                target = exactly(dlen).decode("utf-8", "surrogateescape")
+                check_link(name, target)
+        except PayloadError as exc:
+            raise PayloadError(f"{where}: {exc}") from None
+        chunks = _data(exactly, dlen if kind == FILE else 0)
+        yield StreamedEntry(kind, mode & 0o777, name, target, chunks)
+        for _ in chunks:  # what the reader left unread
+            pass
+        if kind == DIR and dlen:
+            for _ in _data(exactly, dlen):
+                pass
+    if got != fr.uncompressed_size:
+        raise PayloadError(f"{where} has {got} bytes, not {fr.uncompressed_size}")
+
+
+def _data(exactly, size: int) -> Iterator[bytes]:
+    while size:
+        chunk = exactly(min(size, READ_CHUNK))
+        size -= len(chunk)
+        yield chunk
+
+
 def verify(path: Path) -> Manifest:
     """Check everything: trailer, manifest, payload hash, every frame and entry."""
     trailer = read_trailer(path)
@@ -436,13 +547,12 @@ def check_payload(path: Path, trailer: Trailer, manifest: Manifest) -> None:
         raise PayloadError(f"{path}: payload checksum mismatch (damaged file)")
     kinds: dict[str, int] = {}
     links: dict[str, str] = {}
-    for _layer, frame in iter_frames(path, manifest, trailer):
-        for kind, _mode, p, data in decode(frame):
-            if p in kinds:
-                raise PayloadError(f"{path}: {p} appears twice in the payload")
-            kinds[p] = kind
-            if kind == SYMLINK:
-                links[p] = data.decode("utf-8", "surrogateescape")
+    for entry in iter_entries(path, manifest, trailer):
+        if entry.path in kinds:
+            raise PayloadError(f"{path}: {entry.path} appears twice in the payload")
+        kinds[entry.path] = entry.kind
+        if entry.target is not None:
+            links[entry.path] = entry.target
     try:
         check_tree(kinds, links)
     except PayloadError as exc:
@@ -490,23 +600,23 @@ def extract(path: Path, dest: Path) -> Manifest:
     check_payload(path, trailer, manifest)
     dest.mkdir(parents=True, exist_ok=False)
     made = {""}  # directories this extraction created (runtime-relative)
-    for _layer, frame in iter_frames(path, manifest, trailer):
-        for kind, mode, p, data in decode(frame):
-            target = dest / p
-            parent = posixpath.dirname(p)
-            for d in _ancestors(parent):
-                if d not in made:
-                    os.mkdir(dest / d)  # never through a link: an existing name here is an error
-                    made.add(d)
-            if kind == DIR:
-                if p not in made:
-                    os.mkdir(target)
-                    made.add(p)
-                os.chmod(target, mode)  # a directory this extraction made, never a link
-            elif kind == SYMLINK:
-                os.symlink(data.decode("utf-8", "surrogateescape"), target)
-            else:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+    for entry in iter_entries(path, manifest, trailer):
+        p = entry.path
+        target = dest / p
+        for d in _ancestors(posixpath.dirname(p)):
+            if d not in made:
+                os.mkdir(dest / d)  # never through a link: an existing name here is an error
+                made.add(d)
+        if entry.kind == DIR:
+            if p not in made:
+                os.mkdir(target)
+                made.add(p)
+            os.chmod(target, entry.mode)  # a directory this extraction made, never a link
+        elif entry.target is not None:
+            os.symlink(entry.target, target)
+        else:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, entry.mode)
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in entry.chunks:
+                    fh.write(chunk)
     return manifest

@@ -5,6 +5,7 @@ and nothing is written outside the cache or the extract directory (issue 11, ite
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -307,3 +308,54 @@ def test_a_tree_that_cannot_fit_is_refused_before_writing(stub, room, small_disk
         assert proc.returncode == 74 and err.count("\n") == 1, err
         assert "not enough disk space to unpack" in err and "(needs about 201 MB)" in err, err
         assert not dest.exists() or os.listdir(dest) == []  # nothing written: no <app>/, no tree
+
+
+def test_large_frames_are_streamed_in_bounded_memory(stub, room, capsys):
+    """A 48 MB incompressible file and 64 MB of zeros, one frame each: extracted and verified
+    under a 96 MB address-space limit, which holding either frame whole (compressed + plain)
+    would exceed."""
+    import resource
+
+    noise, zeros = os.urandom(48 << 20), bytes(64 << 20)
+    entries = [(pl.DIR, "lib", b""), (pl.FILE, "lib/noise.bin", noise), (pl.FILE, "lib/zeros.bin", zeros),
+               (pl.SYMLINK, "lib/link", "zeros.bin"), (pl.FILE, "lib/small", b"after the big ones")]
+    artifact = _artifact(stub, st.raw_block([entries[:2], entries[2:3], entries[3:]]), room)
+    dest = room / "home" / "out"
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (96 << 20, 96 << 20))
+        as_user(VICTIM)()
+
+    for env in ({"BUNDLER_STUB": "verify"}, {"BUNDLER_STUB": f"extract:{dest}"}):
+        proc = st.run(artifact, env={"PATH": "/usr/bin:/bin", **env}, preexec_fn=limited)
+        assert proc.returncode == 0, proc.stderr
+    assert hashlib.sha256((dest / "lib/noise.bin").read_bytes()).digest() == hashlib.sha256(noise).digest()
+    assert (dest / "lib/zeros.bin").stat().st_size == 64 << 20 and os.readlink(dest / "lib/link") == "zeros.bin"
+    assert (dest / "lib/small").read_bytes() == b"after the big ones"
+
+
+def test_a_streamed_frame_that_lies_is_refused(stub, room):
+    """The checks of the whole-frame path hold when streaming: a size that lies, an entry cut short."""
+    big = bytes(40 << 20)
+    for block, words in ((st.raw_block([[(pl.FILE, "big", big)]], size_lie=+7), "has 41943067 bytes, not 41943074"),
+                         (st.raw_block([[(pl.FILE, "big", big)]], size_lie=-7), "has more than 41943060 bytes")):
+        artifact = _artifact(stub, block, room)
+        proc = _run(artifact, {"BUNDLER_STUB": "verify"})
+        err = proc.stderr.decode()
+        assert proc.returncode == DAMAGED and err.count("\n") == 1 and words in err, err
+
+
+def test_inspect_verify_streams_large_frames_too(tmp_path):
+    """300 MB of zeros in one 10 KB frame: `bundler inspect --verify` under a 256 MB address-space
+    limit (reading the frame whole raised MemoryError, an internal error)."""
+    import resource
+    import sys
+
+    artifact = tmp_path / "app"
+    artifact.write_bytes(b"\0" * 64 + st.raw_block([[(pl.FILE, "zeros", bytes(300 << 20))]]))
+    proc = subprocess.run([sys.executable, "-m", "bundler", "inspect", "--verify", str(artifact)],
+                          capture_output=True, text=True, timeout=600,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(pl.__file__).parents[2])},
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (256 << 20, 256 << 20)))
+    assert proc.returncode == 0, proc.stderr
+    assert "verified: payload, every frame and every entry are intact" in proc.stdout
