@@ -297,3 +297,10 @@ def test_pylock_wheel_of_another_project_or_a_bad_size(tmp_path: Path, host_targ
     sized = other.replace("evil-1.0", "alpha-1.0").replace("hashes =", "size = 1234, hashes =")
     (item,) = read_lock(write(tmp_path, "pylock.toml", sized), host_target)
     assert item.size == 1234
+
+
+def test_a_lock_file_that_is_a_symlink_loop(tmp_path: Path, host_target: Target) -> None:
+    loop = tmp_path / "pylock.toml"
+    loop.symlink_to(loop)
+    with pytest.raises(ConfigError, match=r"pylock\.toml: no such lock file; pass the path of a pylock\.toml"):
+        read_lock(loop, host_target)
