@@ -14,7 +14,7 @@ from support.wheelfactory import make_wheel, sha256_of
 from bundler import cli, errors
 
 SEED = 20261203
-MUTATIONS = 300
+MUTATIONS = 200
 DOCUMENTED = {0} | {c.exit_code for c in vars(errors).values()
                     if isinstance(c, type) and issubclass(c, errors.BundlerError) and c is not errors.BundlerError}
 
