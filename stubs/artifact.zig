@@ -254,6 +254,23 @@ pub fn checkPayloadDigest(art: *const Artifact, gpa: std.mem.Allocator) (fail.Fa
     if (!hexEquals(h.finalResult(), art.manifest.payload.sha256)) return fail.damaged("payload checksum mismatch", .{});
 }
 
+/// Whether the payload's SHA-256 is manifest.payload.sha256; false if it cannot be read whole
+/// (records nothing: the caller decides what a mismatch means next to other failures).
+pub fn payloadMatches(art: *const Artifact, gpa: std.mem.Allocator) bool {
+    const chunk = gpa.alloc(u8, 1 << 20) catch return false;
+    defer gpa.free(chunk);
+    var h = Sha256.init(.{});
+    var off: u64 = 0;
+    while (off < art.trailer.payload_length) {
+        const want: usize = @intCast(@min(chunk.len, art.trailer.payload_length - off));
+        const n = sys.preadAll(art.fd, chunk[0..want], art.trailer.payload_offset + off) catch return false;
+        if (n != want) return false;
+        h.update(chunk[0..n]);
+        off += n;
+    }
+    return hexEquals(h.finalResult(), art.manifest.payload.sha256);
+}
+
 pub fn hexEquals(digest: [32]u8, hex: []const u8) bool {
     const mine = std.fmt.bytesToHex(digest, .lower);
     return std.mem.eql(u8, &mine, hex);

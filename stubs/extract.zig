@@ -48,24 +48,33 @@ pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target
     for (1..n) |i| {
         threads[i] = std.Thread.spawn(.{ .stack_size = 1 << 20 }, Worker.loop, .{&workers[i]}) catch null;
     }
-    // The payload's digest names the cache tree: it is checked while the frames are unpacked
+    // The payload's digest names the cache tree: it is computed while the frames are unpacked
     // (one sequential read beside the workers), so a tree is never published under a name
-    // its bytes do not have. verify checked it before.
+    // its bytes do not have. verify checked it before. Its verdict counts only after the
+    // workers': a damaged frame is reported as that frame, whichever thread finished first.
+    var digest: DigestCheck = .{ .art = art, .gpa = gpa };
     var digest_thread: ?std.Thread = null;
-    if (target == .dir) digest_thread = std.Thread.spawn(.{ .stack_size = 1 << 20 }, checkDigest, .{ art, gpa }) catch null;
+    if (target == .dir) digest_thread = std.Thread.spawn(.{ .stack_size = 1 << 20 }, DigestCheck.run, .{&digest}) catch null;
     workers[0].loop();
     for (threads[1..n]) |t| if (t) |thread| thread.join();
-    if (digest_thread) |t| t.join() else if (target == .dir and !fail.failed()) checkDigest(art, gpa);
+    if (digest_thread) |t| t.join() else if (target == .dir and !fail.failed()) digest.run();
     defer for (workers[0..n]) |*w| w.deinit();
+    if (target == .dir and !fail.failed() and !digest.matches) return fail.damaged("payload checksum mismatch", .{});
     // One validation for every mode, before anything is published or run.
     if (!fail.failed()) try checkPaths(gpa, workers[0..n]);
     if (!sys.has_symlinks and !fail.failed() and target == .dir) try copyLinks(gpa, target.dir, workers[0..n]);
     if (fail.failed()) return error.Failed;
 }
 
-fn checkDigest(art: *const artifact.Artifact, gpa: std.mem.Allocator) void {
-    artifact.checkPayloadDigest(art, gpa) catch {}; // a mismatch is recorded in fail.zig
-}
+const DigestCheck = struct {
+    art: *const artifact.Artifact,
+    gpa: std.mem.Allocator,
+    matches: bool = false,
+
+    fn run(self: *DigestCheck) void {
+        self.matches = artifact.payloadMatches(self.art, self.gpa);
+    }
+};
 
 const Seen = struct { path: []const u8, kind: entries.Kind, target: []const u8 };
 const Paths = std.StringHashMapUnmanaged(Seen);

@@ -70,7 +70,6 @@ def atomic_path(final: Path) -> Iterator[Path]:
         yield work
 
 
-
 @contextmanager
 def staged_outputs(output_dir: Path) -> Iterator[Path]:
     """A private directory inside *output_dir* for every output of one build (all formats, all
@@ -117,6 +116,7 @@ def publish(staging: Path, output_dir: Path) -> list[Path]:
     for name, final in zip(names, finals):
         cachefs.move_into_place(staging / name, final)
     return finals
+
 
 #: the manifest a runtime directory or archive carries at its root (FORMAT.md; the single file's is in its trailer)
 RUNTIME_MANIFEST = "bundler.json"
