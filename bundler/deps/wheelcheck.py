@@ -24,10 +24,10 @@ from packaging.version import InvalidVersion, Version
 from bundler.errors import FetchError
 
 
-def check_wheel(path: Path, project: str, where: str | None = None) -> None:
+def check_wheel(path: Path, project: str) -> None:
     """Refuse *path* unless it is a wheel of *project*: one ``.dist-info`` for its name and version,
-    METADATA naming *project*, member names that are relative POSIX paths (*where*: its origin)."""
-    label = f"{path.name}" + (f" from {where}" if where else "")
+    METADATA naming *project*, member names that are relative POSIX paths."""
+    label = path.name
     try:
         name, version, _build, _tags = parse_wheel_filename(path.name)
     except InvalidWheelFilename as exc:

@@ -440,10 +440,12 @@ class _Slice:
         return data
 
 
-def iter_entries(path: Path, manifest: Manifest, trailer: Trailer) -> Iterator[StreamedEntry]:
+def iter_entries(path: Path, manifest: Manifest, trailer: Trailer,
+                 payload_digest: Callable[[bytes], object] | None = None) -> Iterator[StreamedEntry]:
     """Every entry of the payload in order, validated, a frame at a time and a file's data a chunk
     at a time: memory stays a few MB whatever a frame declares (the stub streams the same way).
-    Each frame's SHA-256 is checked before zstd reads a byte of it."""
+    Each frame's SHA-256 is checked before zstd reads a byte of it; *payload_digest* (a hash's
+    ``update``), if given, is fed every compressed byte in payload order."""
     dctx = zstandard.ZstdDecompressor()
     with open(path, "rb") as f:
         for layer in _payload_of(path, manifest).layers:
@@ -453,6 +455,8 @@ def iter_entries(path: Path, manifest: Manifest, trailer: Trailer) -> Iterator[S
                 digest, source = hashlib.sha256(), _Slice(f, fr.length)
                 while chunk := source.read(READ_CHUNK):
                     digest.update(chunk)
+                    if payload_digest is not None:
+                        payload_digest(chunk)
                 if source.left or digest.hexdigest() != fr.sha256:
                     raise PayloadError(f"{path}: layer {layer.name} frame at {fr.offset} is damaged (sha256 mismatch)")
                 f.seek(start)
@@ -533,26 +537,17 @@ def verify(path: Path) -> Manifest:
 def check_payload(path: Path, trailer: Trailer, manifest: Manifest) -> None:
     """Check the payload that *trailer* and *manifest* (already read and parsed) describe: its hash,
     every frame's hash and content, every entry, no path twice."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        f.seek(trailer.payload_offset)
-        left = trailer.payload_length
-        while left:
-            chunk = f.read(min(left, 1 << 20))
-            if not chunk:
-                raise PayloadError(f"{path}: payload is truncated")
-            digest.update(chunk)
-            left -= len(chunk)
-    if digest.hexdigest() != _payload_of(path, manifest).sha256:
-        raise PayloadError(f"{path}: payload checksum mismatch (damaged file)")
+    digest = hashlib.sha256()  # the frames tile the payload in order: hashing them hashes it
     kinds: dict[str, int] = {}
     links: dict[str, str] = {}
-    for entry in iter_entries(path, manifest, trailer):
+    for entry in iter_entries(path, manifest, trailer, payload_digest=digest.update):
         if entry.path in kinds:
             raise PayloadError(f"{path}: {entry.path} appears twice in the payload")
         kinds[entry.path] = entry.kind
         if entry.target is not None:
             links[entry.path] = entry.target
+    if digest.hexdigest() != _payload_of(path, manifest).sha256:
+        raise PayloadError(f"{path}: payload checksum mismatch (damaged file)")
     try:
         check_tree(kinds, links)
     except PayloadError as exc:

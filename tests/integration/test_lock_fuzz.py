@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 
 import pytest
 from support.wheelfactory import make_wheel, sha256_of

@@ -421,16 +421,8 @@ def test_missing_interpreter_is_an_exec_failure(stub, cache, tmp_path):
     assert err == f"bundler: cannot start {tree}/bin/python3.11 (No such file or directory); delete {tree} so that the next run unpacks it again.\n"
 
 
-UID = 54321  # an unprivileged uid with no account and no files of its own
-
-
-def as_user(uid: int = UID):
-    def demote():
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-
-    return demote
+UID = st.UID
+as_user = st.as_user
 
 
 @pytest.fixture

@@ -22,17 +22,9 @@ from bundler.errors import PayloadError
 from bundler.output import payload as pl
 from bundler.output import stub as stubmod
 
-VICTIM, ATTACKER = 54321, 54322  # unprivileged uids with no account and no files of their own
+VICTIM, ATTACKER = st.UID, st.OTHER_UID
 DAMAGED = 65
-
-
-def as_user(uid: int):
-    def demote():
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-
-    return demote
+as_user = st.as_user
 
 
 @pytest.fixture(scope="module")

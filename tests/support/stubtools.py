@@ -187,3 +187,17 @@ def snapshot(root: Path) -> dict[str, tuple]:
             else:
                 out[rel] = ("file", st.st_mode & 0o777, full.read_bytes())
     return out
+
+
+#: unprivileged uids with no account and no files of their own: the user, and a second one (an attacker)
+UID, OTHER_UID = 54321, 54322
+
+
+def as_user(uid: int = UID):
+    """A ``preexec_fn`` that drops every privilege to *uid* (groups too)."""
+    def demote():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    return demote
