@@ -89,7 +89,7 @@ def relocate_runtime(
 ) -> RelocationReport:
     """Relocate every binary of the runtime, or only the new ones listed in *only*."""
     root = Path(os.path.realpath(staged.root))
-    kit = kit_for(target, interp, root, staged.python, lib_path)
+    kit = kit_for(target, interp, root, staged.python, lib_path, sitepackages=staged.sitepackages)
     fmt, arch = kit.fmt, target.arch
     binaries = collect_binaries(root, fmt, arch, only)
     plan = plan_relocation(

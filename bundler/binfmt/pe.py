@@ -336,6 +336,13 @@ def _find_in_dir(directory: Path, name: str) -> list[Path]:
         return []
 
 
+#: site-packages folders whose DLLs the package code adds with ``os.add_dll_directory`` at import:
+#: delvewheel's ``<dist>.libs`` (next to the package), pywin32's ``pywin32_system32``
+DLL_DIR_PATTERNS = ("*.libs", "pywin32_system32")
+#: the package's own init code that may add its own folders (``torch/lib``) with ``os.add_dll_directory``
+_INIT_FILES = ("__init__.py", "_distributor_init.py")
+
+
 @dataclass(frozen=True)
 class PeResolver:
     """Where Windows finds a DLL an extension module imports, on the build machine.
@@ -344,20 +351,58 @@ class PeResolver:
     LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR``: the module's own directory first, then
     the application directory (python.exe's), then directories added with
     ``os.add_dll_directory``, then System32, which only system DLLs (the
-    policy's) come from. The user's ``--lib-path`` directories stand in for
-    ``os.add_dll_directory`` (:class:`bundler.relocate.kits.WithLibPath`).
+    policy's) come from. The directories packages add are found in the runtime
+    (*runtime_root*, its *sitepackages*): every delvewheel ``<dist>.libs`` folder
+    and ``pywin32_system32``, and, for a module inside a package whose
+    ``__init__.py`` calls ``os.add_dll_directory``, that package's own folders.
+    A DLL found there stays where it is: it is never vendored a second time.
+    The user's ``--lib-path`` directories come last
+    (:class:`bundler.relocate.kits.WithLibPath`).
     """
 
     machine: str
     app_dir: Path | None = None
+    runtime_root: Path | None = None
+    sitepackages: str = ""
 
     def search(self, needed: str, info: BinaryInfo, origin: Path) -> Path | None:
         if "/" in needed or "\\" in needed:
             return None
-        dirs = [origin, *([self.app_dir] if self.app_dir is not None else [])]
+        dirs = [origin, *([self.app_dir] if self.app_dir is not None else []), *self.dll_directories(origin)]
         for directory in dirs:
             for candidate in _find_in_dir(directory, needed):
                 code = _machine_code(candidate) if candidate.is_file() else None
                 if code is not None and PE_MACHINES.get(code, "unknown") == self.machine:
                     return candidate
         return None
+
+    def dll_directories(self, origin: Path) -> list[Path]:
+        """The ``os.add_dll_directory`` folders that apply to a module in *origin* (see the class)."""
+        if self.runtime_root is None or not self.sitepackages:
+            return []
+        site = self.runtime_root / self.sitepackages
+        found: list[Path] = []
+        try:
+            top = Path(os.path.normpath(origin)).relative_to(site).parts[:1]
+        except ValueError:
+            top = ()
+        if top and _adds_dll_directories(site / top[0]):
+            found += _dirs_with_dlls(site / top[0])
+        for pattern in DLL_DIR_PATTERNS:
+            found += sorted(p for p in site.glob(pattern) if p.is_dir())
+        return found
+
+
+def _adds_dll_directories(package: Path) -> bool:
+    for name in _INIT_FILES:
+        try:
+            if "add_dll_directory" in (package / name).read_text(errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _dirs_with_dlls(package: Path) -> list[Path]:
+    """Folders under *package* (itself included) that hold a ``.dll``, sorted."""
+    return sorted({Path(d) for d, _dirs, names in os.walk(package) if any(n.lower().endswith(".dll") for n in names)})

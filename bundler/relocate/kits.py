@@ -85,7 +85,7 @@ class WithLibPath:
         return None
 
 
-def _elf(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) -> FormatKit:
+def _elf(target: Target, interp: BaseInterpreter, root: Path, python_rel: str, sitepackages: str) -> FormatKit:
     from bundler.binfmt.elf import (
         ElfFormat,
         glibc_floor_of,
@@ -111,7 +111,7 @@ def _elf(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) -
     )
 
 
-def _pe(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) -> FormatKit:
+def _pe(target: Target, interp: BaseInterpreter, root: Path, python_rel: str, sitepackages: str) -> FormatKit:
     from bundler.binfmt import pe
 
     app_dir = posixpath.dirname(python_rel)
@@ -120,13 +120,15 @@ def _pe(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) ->
         rules=LoaderRules(unique_name=pe.unique_name, origin=None, rename_vendored_id=False, name_from_file=True),
         # next to python.exe: the application directory is searched for every DLL of the process
         vendor_dir=app_dir,
-        build_resolver=pe.PeResolver(app_dir=interp.executable.parent, machine=target.arch),
-        inside_resolver=pe.PeResolver(app_dir=root / app_dir, machine=target.arch),
+        build_resolver=pe.PeResolver(app_dir=interp.executable.parent, machine=target.arch,
+                                     runtime_root=root, sitepackages=sitepackages),
+        inside_resolver=pe.PeResolver(app_dir=root / app_dir, machine=target.arch,
+                                      runtime_root=root, sitepackages=sitepackages),
         prepare=_noop,
     )
 
 
-def _macho(target: Target, interp: BaseInterpreter, root: Path, python_rel: str) -> FormatKit:
+def _macho(target: Target, interp: BaseInterpreter, root: Path, python_rel: str, sitepackages: str) -> FormatKit:
     from bundler.binfmt.macho import codesign
     from bundler.binfmt.macho import format as macho
 
@@ -151,10 +153,11 @@ _KITS = {"elf": _elf, "pe": _pe, "macho": _macho}
 
 
 def kit_for(target: Target, interp: BaseInterpreter, root: Path, python_rel: str,
-            lib_path: tuple[Path, ...] = ()) -> FormatKit:
-    """The format kit for *target*, whose runtime is staged at *root* with its interpreter at *python_rel*;
-    *lib_path* directories are searched after the loader's own search on the build machine."""
-    kit = _KITS[target.binary_format](target, interp, Path(os.path.realpath(root)), python_rel)
+            lib_path: tuple[Path, ...] = (), sitepackages: str = "") -> FormatKit:
+    """The format kit for *target*, whose runtime is staged at *root* with its interpreter at *python_rel*
+    (and its *sitepackages*, where packages keep DLL folders); *lib_path* directories are searched after
+    the loader's own search on the build machine."""
+    kit = _KITS[target.binary_format](target, interp, Path(os.path.realpath(root)), python_rel, sitepackages)
     if not lib_path:
         return kit
     wrapped = WithLibPath(kit.build_resolver, tuple(lib_path), kit.fmt.machine, target.arch,

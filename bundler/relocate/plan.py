@@ -80,6 +80,9 @@ def plan(
             else:
                 real = os.path.realpath(found)
                 target = by_real.get(real)
+                if target is None and inside(Path(os.path.realpath(root)), real):
+                    # already in the runtime (a wheel's own DLL folder): used where it is, never copied
+                    target = os.path.relpath(real, os.path.realpath(root)).replace(os.sep, "/")
                 if target is None:
                     lib = vendored.get(real)
                     if lib is None:

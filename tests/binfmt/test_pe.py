@@ -358,3 +358,29 @@ def test_resolver_search_order(built: Built, arm_helper: Path, tmp_path: Path) -
     (origin / "helper.dll").symlink_to(built.helper)  # a symlink to a DLL is a DLL
     assert resolver.search("helper.dll", info, origin) == origin / "helper.dll"
     assert resolver.search("zlib1.dll", info, origin) is None
+
+
+def test_resolver_finds_the_folders_packages_add_with_add_dll_directory(built: Built, tmp_path: Path) -> None:
+    """delvewheel's ``<dist>.libs``, pywin32's ``pywin32_system32`` and, for a package whose init code calls
+    ``os.add_dll_directory``, its own folders: found in the runtime, where the package's code adds them."""
+    root = tmp_path / "rt"
+    site = root / "Lib/site-packages"
+    resolver = PeResolver(machine="x86_64", app_dir=root, runtime_root=root, sitepackages="Lib/site-packages")
+    info = PE.read(built.main)
+    pkg = site / "pkg/core"
+    pkg.mkdir(parents=True)
+    assert resolver.search("helper-1a2b.dll", info, pkg) is None
+    (site / "pkg.libs").mkdir()
+    shutil.copyfile(built.helper, site / "pkg.libs/helper-1a2b.dll")
+    assert resolver.search("helper-1a2b.dll", info, pkg) == site / "pkg.libs/helper-1a2b.dll"
+    (site / "pywin32_system32").mkdir()
+    shutil.copyfile(built.helper, site / "pywin32_system32/pywintypes311.dll")
+    assert resolver.search("pywintypes311.dll", info, site / "win32") == site / "pywin32_system32/pywintypes311.dll"
+    # the package's own lib/ folder counts only if its init code adds it
+    (site / "pkg/lib").mkdir()
+    shutil.copyfile(built.helper, site / "pkg/lib/c10.dll")
+    assert resolver.search("c10.dll", info, pkg) is None
+    (site / "pkg/__init__.py").write_text("import os\nos.add_dll_directory(os.path.join(os.path.dirname(__file__), 'lib'))\n")
+    assert resolver.search("c10.dll", info, pkg) == site / "pkg/lib/c10.dll"
+    assert resolver.search("c10.dll", info, site / "other") is None  # another package's folders are not its own
+    assert resolver.search("c10.dll", info, root) is None  # python.exe is in no package

