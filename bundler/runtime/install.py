@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import io
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -85,7 +86,10 @@ def install_wheels(staged: StagedRuntime, wheels: Iterable[Path], *, keep_tests:
             with zipfile.ZipFile(wheel) as zf:
                 plan = None if keep_tests else plan_wheel(zf)
                 source = WheelFile(zf) if plan is None else _WheelWithoutTests(zf, plan)
-                install(source, dest, additional_metadata={"INSTALLER": b"bundler\n"})
+                with warnings.catch_warnings():
+                    # installer skips pycs a wheel ships in __pycache__ (numpy's do); finalize compiles its own
+                    warnings.filterwarnings("ignore", message=r"Skip installing .*__pycache__", category=RuntimeWarning)
+                    install(source, dest, additional_metadata={"INSTALLER": b"bundler\n"})
             if plan is not None:
                 plans.append(plan)
             progress(n, len(wheels))
