@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.wheelfactory import make_wheel, sha256_of
+from support.wheelfactory import make_wheel, write_pylock
 
 from bundler import pipeline
 from bundler.config.spec import resolve
@@ -32,18 +32,7 @@ APP = {"hi/__init__.py": "", "hi/cli.py": "import sys\ndef main():\n    print('h
 def lock(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("lock")
     wheel = make_wheel(d, "hi", "1.5", files=APP, entry_points={"console_scripts": {"hi": "hi.cli:main"}})
-    lock = d / "pylock.toml"
-    lock.write_text(f'''lock-version = "1.0"
-created-by = "bundler-tests"
-
-[[packages]]
-name = "hi"
-version = "1.5"
-[[packages.wheels]]
-name = "{wheel.name}"
-path = "{wheel}"
-hashes = {{ sha256 = "{sha256_of(wheel)}" }}
-''')
+    lock = write_pylock(d / "pylock.toml", [wheel])
     return lock
 
 

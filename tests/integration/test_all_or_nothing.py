@@ -13,23 +13,11 @@ from pathlib import Path
 import pytest
 from support.bases import macos_pbs_archive
 from support.e2e import REPO
-from support.wheelfactory import make_wheel, sha256_of
+from support.wheelfactory import make_wheel, write_pylock
 
 
 def _lock(d: Path, wheel: Path) -> Path:
-    lock = d / "pylock.toml"
-    lock.write_text(f'''lock-version = "1.0"
-created-by = "bundler-tests"
-
-[[packages]]
-name = "hi"
-version = "1.0"
-[[packages.wheels]]
-name = "{wheel.name}"
-path = "{wheel}"
-hashes = {{ sha256 = "{sha256_of(wheel)}" }}
-''')
-    return lock
+    return write_pylock(d / "pylock.toml", [wheel])
 
 
 def _bundler(*args: str, extra_env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
