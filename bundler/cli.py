@@ -70,6 +70,10 @@ def cli() -> None:
 @click.option("--cache-dir", metavar="DIR",
               help="Build cache: downloads, build environments, base runtimes, frames (default: "
                    "$BUNDLER_BUILD_CACHE, else ~/.cache/bundler-build).")
+@click.option("--sign", metavar="PFX",
+              help="Sign the Windows single file (Authenticode) with the certificate and key in the PKCS#12 file "
+                   "PFX, using osslsigncode; the password is read from $BUNDLER_SIGN_PASSWORD. No timestamp. "
+                   "Windows targets only.")
 @click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 9; 19 is ~13% smaller, ~20x slower).")
 @click.option("-v", "--verbose", count=True, help="More detail (every file fetched, library vendored); tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")

@@ -78,3 +78,9 @@ class CacheError(BundlerError):
     """The build cache cannot be used: a lock held too long, or a directory that cannot be written."""
 
     exit_code = 12
+
+
+class SignError(BundlerError):
+    """Signing the Windows single file failed: osslsigncode is missing, or refused the certificate or password."""
+
+    exit_code = 13

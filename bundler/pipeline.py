@@ -28,6 +28,7 @@ from bundler.output import payload
 from bundler.output.layers import build_layer_map
 from bundler.output.manifest import App, Build, Manifest, Python
 from bundler.output.onefile import OnefileResult, write_onefile
+from bundler.output.sign import find_osslsigncode, sign_file
 from bundler.output.stub import Stub, stub_for
 from bundler.output.tree import (
     source_date_epoch,
@@ -312,6 +313,10 @@ def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], re
     )
     p = result.packed
     report.stage("onefile", f"{counted(p.frames_compressed, 'frame')} compressed, {p.frames_cached} reused from the cache")
+    if spec.sign is not None:  # still in the staging directory: a failure publishes nothing
+        sign_file(result.path, spec.sign, spec.name)
+        result = dataclasses.replace(result, size=result.path.stat().st_size)
+        report.stage("sign", f"signed {result.path.name} with {spec.sign.name} (Authenticode, sha256, no timestamp)")
     return result
 
 
@@ -360,6 +365,12 @@ def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildRes
     names = [t.name for _i, t in bases]
     if len(set(names)) != len(names):
         raise ConfigError(f"target {names[0]} asked for twice")
+    if spec.sign is not None:
+        other = [t.name for _i, t in bases if t.os is not WINDOWS]
+        if other:
+            raise ConfigError(f"--sign {spec.sign}: signs Windows single files only, and {other[0]} is not a windows "
+                              "target; build it without --sign")
+        find_osslsigncode(spec.sign)  # before the build, not after it
     with staged_outputs(spec.output_dir) as staging:
         staged = dataclasses.replace(spec, output_dir=staging)
         results = [_build_target(staged, interp, target, report, several=len(bases) > 1) for interp, target in bases]

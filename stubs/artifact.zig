@@ -1,6 +1,7 @@
-//! Reading the artifact's own file: the trailer at the end, the manifest
-//! before it (docs/FORMAT.md). Every check that fails means the file is
-//! damaged or truncated.
+//! Reading the artifact's own file: the trailer at the end (or, in a signed
+//! Windows file, before its certificate table), the manifest before it
+//! (docs/FORMAT.md). Every check that fails means the file is damaged or
+//! truncated.
 
 const std = @import("std");
 const sys = @import("sys.zig").Impl;
@@ -124,18 +125,79 @@ pub fn openPath(gpa: std.mem.Allocator, path: []const u8, file: [:0]const u8) (f
 
 fn readTrailer(fd: sys.Fd) fail.Failed!Trailer {
     const size = sys.fileSize(fd) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
-    if (size < trailer_size) return fail.damaged("too small to hold a bundler trailer", .{});
+    var head: [pe_head_size]u8 = undefined;
+    const h = sys.preadAll(fd, &head, 0) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
+    const end = try trailerEnd(fd, certificateTable(head[0..h], size) orelse return readTrailerAt(fd, size));
+    return readTrailerAt(fd, end);
+}
+
+/// The 96-byte trailer that ends at file offset *end*.
+fn readTrailerAt(fd: sys.Fd, end: u64) fail.Failed!Trailer {
+    if (end < trailer_size) return fail.damaged("too small to hold a bundler trailer", .{});
     var raw: [trailer_size]u8 = undefined;
-    const n = sys.preadAll(fd, &raw, size - trailer_size) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
+    const n = sys.preadAll(fd, &raw, end - trailer_size) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
     if (n != trailer_size) return fail.damaged("the trailer cannot be read", .{});
-    return parseTrailer(&raw, size);
+    return parseTrailer(&raw, end);
+}
+
+/// Where the trailer ends in a signed file: before the certificate table at *table*, after at
+/// most `max_cert_padding` zero bytes (the table starts 8-byte aligned).
+fn trailerEnd(fd: sys.Fd, table: u64) fail.Failed!u64 {
+    var tail: [max_cert_padding + end_magic.len]u8 = undefined;
+    const want: usize = @intCast(@min(tail.len, table));
+    const n = sys.preadAll(fd, tail[0..want], table - want) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
+    if (n != want) return fail.damaged("the trailer cannot be read", .{});
+    const pad = certPadding(tail[0..want]) orelse
+        return fail.damaged("no bundler trailer before its certificate table (signature)", .{});
+    return table - pad;
+}
+
+/// How many bytes the PE header check reads from the start of the file.
+const pe_head_size = 1024;
+/// osslsigncode and signtool align the certificate table to 8 bytes with zeros.
+const max_cert_padding = 7;
+
+/// The file offset of a PE image's certificate table (IMAGE_DIRECTORY_ENTRY_SECURITY: an
+/// Authenticode signature appended to the file), if *head* (the file's first bytes) is a PE
+/// image whose table is non-empty and ends exactly at *file_size*; else null.
+pub fn certificateTable(head: []const u8, file_size: u64) ?u64 {
+    if (head.len < 0x40 or !std.mem.eql(u8, head[0..2], "MZ")) return null;
+    const pe: usize = le(u32, head[0x3c..0x40]);
+    const opt = pe + 24; // "PE\0\0" and the 20-byte COFF file header
+    if (pe > head.len or head.len - pe < 24 + 2 or !std.mem.eql(u8, head[pe..][0..4], "PE\x00\x00")) return null;
+    const dirs: usize = switch (le(u16, head[opt..])) {
+        0x10b => 96, // PE32
+        0x20b => 112, // PE32+
+        else => return null,
+    };
+    const security = opt + dirs + 4 * 8; // data directory 4: {file offset, size}
+    if (head.len < security + 8) return null;
+    if (le(u32, head[opt + dirs - 4 ..]) <= 4 or le(u16, head[pe + 20 ..]) < dirs + 5 * 8) return null;
+    const start: u64 = le(u32, head[security..]);
+    const len: u64 = le(u32, head[security + 4 ..]);
+    if (len == 0 or start + len != file_size) return null;
+    return start;
+}
+
+/// How many zero bytes of padding end *tail* (the bytes before a certificate table), given
+/// that the trailer's end magic precedes them; null if anything else is there.
+pub fn certPadding(tail: []const u8) ?usize {
+    var pad: usize = 0;
+    while (pad <= max_cert_padding and pad + end_magic.len <= tail.len) : (pad += 1) {
+        const before = tail[0 .. tail.len - pad];
+        if (std.mem.endsWith(u8, before, end_magic)) return pad;
+        if (tail[tail.len - pad - 1] != 0) return null;
+    }
+    return null;
 }
 
 fn le(comptime T: type, bytes: []const u8) T {
     return std.mem.readInt(T, bytes[0..@sizeOf(T)], .little);
 }
 
-pub fn parseTrailer(raw: *const [trailer_size]u8, file_size: u64) fail.Failed!Trailer {
+/// The trailer in *raw*, which ends at file offset *end* (the file size, or where its certificate table
+/// and padding begin).
+pub fn parseTrailer(raw: *const [trailer_size]u8, end: u64) fail.Failed!Trailer {
     if (!std.mem.eql(u8, raw[0..8], magic) or !std.mem.eql(u8, raw[88..96], end_magic))
         return fail.damaged("no bundler trailer at the end of the file", .{});
     const version = le(u32, raw[8..12]);
@@ -144,7 +206,7 @@ pub fn parseTrailer(raw: *const [trailer_size]u8, file_size: u64) fail.Failed!Tr
     if (le(u32, raw[12..16]) != trailer_size) return fail.damaged("bad trailer size", .{});
     const p_len = le(u64, raw[16..24]);
     const m_len = le(u64, raw[24..32]);
-    const room = file_size - trailer_size;
+    const room = end - trailer_size;
     if (m_len > room or p_len > room - m_len or m_len > max_manifest)
         return fail.damaged("trailer lengths exceed the file size", .{});
     const m_off = room - m_len;
@@ -274,4 +336,69 @@ pub fn payloadMatches(art: *const Artifact, gpa: std.mem.Allocator) bool {
 pub fn hexEquals(digest: [32]u8, hex: []const u8) bool {
     const mine = std.fmt.bytesToHex(digest, .lower);
     return std.mem.eql(u8, &mine, hex);
+}
+
+/// A PE header as a linker writes it: e_lfanew 0x80, the optional header of *opt_magic* with 16
+/// data directories, the certificate table at *table* of *len* bytes.
+fn testHead(opt_magic: u16, table: u32, len: u32) [512]u8 {
+    var h = std.mem.zeroes([512]u8);
+    h[0] = 'M';
+    h[1] = 'Z';
+    std.mem.writeInt(u32, h[0x3c..0x40], 0x80, .little);
+    @memcpy(h[0x80..0x84], "PE\x00\x00");
+    const dirs: usize = if (opt_magic == 0x10b) 96 else 112;
+    std.mem.writeInt(u16, h[0x80 + 20 ..][0..2], @intCast(dirs + 16 * 8), .little);
+    std.mem.writeInt(u16, h[0x98..][0..2], opt_magic, .little);
+    std.mem.writeInt(u32, h[0x98 + dirs - 4 ..][0..4], 16, .little);
+    std.mem.writeInt(u32, h[0x98 + dirs + 32 ..][0..4], table, .little);
+    std.mem.writeInt(u32, h[0x98 + dirs + 36 ..][0..4], len, .little);
+    return h;
+}
+
+test "the certificate table of a signed PE file" {
+    const t = std.testing;
+    var h = testHead(0x20b, 4096, 1480);
+    try t.expectEqual(@as(?u64, 4096), certificateTable(&h, 4096 + 1480));
+    try t.expectEqual(@as(?u64, null), certificateTable(&h, 4096 + 1481)); // something after the table
+    try t.expectEqual(@as(?u64, null), certificateTable(h[0..0x100], 4096 + 1480)); // header cut short
+    h = testHead(0x10b, 4096, 1480);
+    try t.expectEqual(@as(?u64, 4096), certificateTable(&h, 4096 + 1480)); // PE32
+    h = testHead(0x20b, 0, 0);
+    try t.expectEqual(@as(?u64, null), certificateTable(&h, 4096)); // unsigned
+    h = testHead(0x107, 4096, 1480);
+    try t.expectEqual(@as(?u64, null), certificateTable(&h, 4096 + 1480)); // not a PE optional header
+    h = testHead(0x20b, 4096, 1480);
+    h[0x80] = 'X';
+    try t.expectEqual(@as(?u64, null), certificateTable(&h, 4096 + 1480)); // no PE signature
+    h = testHead(0x20b, 4096, 1480);
+    std.mem.writeInt(u32, h[0x3c..0x40], 0xffff_fff0, .little);
+    try t.expectEqual(@as(?u64, null), certificateTable(&h, 4096 + 1480)); // e_lfanew past the header
+    var elf = std.mem.zeroes([64]u8);
+    @memcpy(elf[0..4], "\x7fELF");
+    try t.expectEqual(@as(?u64, null), certificateTable(&elf, elf.len)); // ELF, Mach-O: never
+}
+
+test "zero padding between the trailer and the certificate table" {
+    const t = std.testing;
+    try t.expectEqual(@as(?usize, 0), certPadding("xxxxxxxBNDLEND\x00"));
+    try t.expectEqual(@as(?usize, 3), certPadding("xxxxBNDLEND\x00\x00\x00\x00"));
+    try t.expectEqual(@as(?usize, 7), certPadding("BNDLEND\x00\x00\x00\x00\x00\x00\x00\x00"));
+    try t.expectEqual(@as(?usize, null), certPadding("BNDLEND\x00\x00\x00\x00\x00\x00\x00\x00\x00")); // more than 7
+    try t.expectEqual(@as(?usize, null), certPadding("xBNDLEND\x00\x00\x01\x00")); // not zeros
+    try t.expectEqual(@as(?usize, null), certPadding("xxxxxxxxxxxxxxx"));
+    try t.expectEqual(@as(?usize, null), certPadding("\x00\x00"));
+}
+
+test "the trailer's offsets count back from where it ends" {
+    var raw = std.mem.zeroes([trailer_size]u8);
+    @memcpy(raw[0..8], magic);
+    std.mem.writeInt(u32, raw[8..12], format_version, .little);
+    std.mem.writeInt(u32, raw[12..16], trailer_size, .little);
+    std.mem.writeInt(u64, raw[16..24], 1000, .little);
+    std.mem.writeInt(u64, raw[24..32], 200, .little);
+    @memcpy(raw[88..96], end_magic);
+    const tr = try parseTrailer(&raw, 5000);
+    try std.testing.expectEqual(@as(u64, 5000 - 96 - 200), tr.manifest_offset);
+    try std.testing.expectEqual(@as(u64, 5000 - 96 - 200 - 1000), tr.payload_offset);
+    try std.testing.expectError(error.Failed, parseTrailer(&raw, 1000));
 }

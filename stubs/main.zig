@@ -133,6 +133,7 @@ fn prepareEmptyDir(path: [:0]const u8) fail.Failed!bool {
 }
 
 test {
+    _ = @import("artifact.zig");
     _ = @import("entries.zig");
     _ = @import("cache.zig");
     _ = @import("extract.zig");

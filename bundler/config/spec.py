@@ -54,6 +54,8 @@ KEYS: dict[str, tuple[type, str]] = {
                            "the prebuilt one (needs a checkout or the sdist and the [stubs] extra; default: false)"),
     "index-url": (str, f"package index for hashed requirements (default: {PYPI_SIMPLE})"),
     "cache-dir": (str, "build cache (default: $BUNDLER_BUILD_CACHE, $XDG_CACHE_HOME/bundler-build, ~/.cache/bundler-build)"),
+    "sign": (str, "PKCS#12 (.pfx) certificate and key to sign the Windows single file with (Authenticode, by "
+                  "osslsigncode; its password in $BUNDLER_SIGN_PASSWORD; windows targets only)"),
     "compression-level": (int, "zstd level for onefile and archive outputs, 1-22 (default: 9; 19 is ~13% smaller and ~20x slower to build)"),
 }
 
@@ -88,6 +90,8 @@ class BundleSpec:
     gui_set: bool = False
     #: soname/DLL globs left unresolved on purpose (--exclude-lib)
     exclude_libs: tuple[str, ...] = ()
+    #: PKCS#12 file the Windows single file is signed with (--sign)
+    sign: Path | None = None
 
 
 #: a version as it may appear in a file name (PEP 440 plus what other schemes use; no path separators)
@@ -284,6 +288,12 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     keep_tests_value, _ = pick("keep-tests")
     exclude_value, _ = pick("exclude-lib")
     index_value, _ = pick("index-url")
+    sign_value, sign_base = pick("sign")
+    sign = (sign_base / os.path.expanduser(sign_value)).resolve() if sign_value else None
+    if sign is not None and not sign.is_file():
+        raise ConfigError(f"--sign {sign}: no such file; pass the PKCS#12 (.pfx) file holding the signing certificate and key")
+    if sign is not None and "onefile" not in formats:
+        raise ConfigError(f"--sign {sign}: only the single file is signed; add --format onefile or drop --sign")
     return BundleSpec(
         project_dir=project_dir.resolve() if project_dir else None,
         name=name,
@@ -306,4 +316,5 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         keep_tests=bool(keep_tests_value),
         gui_set=gui_value is not None,
         exclude_libs=tuple(dict.fromkeys(exclude_value or ())),
+        sign=sign,
     )

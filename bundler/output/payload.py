@@ -325,21 +325,78 @@ def trailer_bytes(payload_length: int, manifest: bytes) -> bytes:
 # ---------------------------------------------------------------- reading
 
 
-def read_trailer(path: Path) -> Trailer:
+#: how much of the file's start the PE header check reads (the stub's pe_head_size)
+PE_HEAD_SIZE = 1024
+#: osslsigncode and signtool align the certificate table to 8 bytes with zeros
+MAX_CERT_PADDING = 7
+
+
+def certificate_table(head: bytes, size: int) -> int | None:
+    """The file offset of a PE image's certificate table (IMAGE_DIRECTORY_ENTRY_SECURITY: an
+    Authenticode signature appended to the file), if *head* (the file's first bytes) is a PE image
+    whose table is non-empty and ends exactly at *size*; else None. Mirrors stubs/artifact.zig."""
+    if len(head) < 0x40 or head[:2] != b"MZ":
+        return None
+    pe = int.from_bytes(head[0x3C:0x40], "little")
+    opt = pe + 24  # "PE\0\0" and the 20-byte COFF file header
+    if len(head) - pe < 24 + 2 or head[pe:pe + 4] != b"PE\0\0":
+        return None
+    dirs = {0x10B: 96, 0x20B: 112}.get(int.from_bytes(head[opt:opt + 2], "little"))  # PE32, PE32+
+    if dirs is None:
+        return None
+    security = opt + dirs + 4 * 8  # data directory 4: (file offset, size)
+    if len(head) < security + 8:
+        return None
+    count = int.from_bytes(head[opt + dirs - 4:opt + dirs], "little")
+    if count <= 4 or int.from_bytes(head[pe + 20:pe + 22], "little") < dirs + 5 * 8:
+        return None
+    start, length = struct.unpack_from("<II", head, security)
+    return start if length and start + length == size else None
+
+
+def cert_padding(tail: bytes) -> int | None:
+    """How many zero bytes end *tail* (the bytes before a certificate table) after the trailer's
+    end magic; None if anything else is there."""
+    for pad in range(min(MAX_CERT_PADDING, len(tail) - len(END_MAGIC)) + 1):
+        if tail[:len(tail) - pad].endswith(END_MAGIC):
+            return pad
+        if tail[len(tail) - pad - 1] != 0:
+            return None
+    return None
+
+
+def trailer_end(path: Path) -> int:
+    """Where the trailer ends: the end of the file, or in a signed Windows file the start of its
+    certificate table less its zero padding (docs/FORMAT.md)."""
     size = path.stat().st_size
-    if size < TRAILER_SIZE:
+    with open(path, "rb") as f:
+        table = certificate_table(f.read(PE_HEAD_SIZE), size)
+        if table is None:
+            return size
+        want = min(MAX_CERT_PADDING + len(END_MAGIC), table)
+        f.seek(table - want)
+        pad = cert_padding(f.read(want))
+    if pad is None:
+        raise PayloadError(f"{path}: no bundler trailer before its certificate table (signature): something "
+                           "else was added between them (damaged); build and sign it again")
+    return table - pad
+
+
+def read_trailer(path: Path) -> Trailer:
+    end = trailer_end(path)
+    if end < TRAILER_SIZE:
         raise PayloadError(f"{path}: too small to be a bundler artifact (truncated?)")
     with open(path, "rb") as f:
-        f.seek(size - TRAILER_SIZE)
+        f.seek(end - TRAILER_SIZE)
         raw = f.read(TRAILER_SIZE)
-    magic, version, tsize, p_len, m_len, m_sha, end = TRAILER.unpack(raw)
-    if magic != MAGIC or end != END_MAGIC:
+    magic, version, tsize, p_len, m_len, m_sha, end_magic = TRAILER.unpack(raw)
+    if magic != MAGIC or end_magic != END_MAGIC:
         raise PayloadError(f"{path}: no bundler trailer at the end (not an artifact, or truncated)")
     if version != FORMAT_VERSION or tsize != TRAILER_SIZE:
         raise PayloadError(f"{path}: format version {version}; this bundler reads version {FORMAT_VERSION}")
-    if p_len + m_len + TRAILER_SIZE > size:
+    if p_len + m_len + TRAILER_SIZE > end:
         raise PayloadError(f"{path}: trailer lengths exceed the file size (truncated or damaged)")
-    m_off = size - TRAILER_SIZE - m_len
+    m_off = end - TRAILER_SIZE - m_len
     return Trailer(m_off - p_len, p_len, m_off, m_len, m_sha)
 
 

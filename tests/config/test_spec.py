@@ -484,7 +484,7 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
-                         "rebuild-stub", "keep-tests", "exclude-lib"}
+                         "rebuild-stub", "keep-tests", "exclude-lib", "sign"}
     assert all(desc for _typ, desc in KEYS.values())
 
 
@@ -534,3 +534,25 @@ def test_a_published_apps_lock_is_not_the_current_projects(tmp_path):
     (tmp_path / "app.lock").write_text("")
     spec = resolve(None, {"lock": str(tmp_path / "app.lock"), "entry": ("httpie",)}, cwd=here)
     assert spec.project_dir is None and spec.name == "httpie"
+
+
+# --- sign ----------------------------------------------------------------------------------
+
+
+def test_sign_is_a_project_relative_key_and_a_cwd_relative_flag(tmp_path, cwd):
+    d = project(tmp_path, 'entry = ["hello"]\nsign = "keys/app.pfx"\n')
+    (d / "keys").mkdir()
+    (d / "keys/app.pfx").write_bytes(b"pfx")
+    (cwd / "other.pfx").write_bytes(b"pfx")
+    assert resolve(d, {}, cwd=cwd).sign == d / "keys/app.pfx"
+    assert resolve(d, {"sign": "other.pfx"}, cwd=cwd).sign == cwd / "other.pfx"
+    assert resolve(project(tmp_path, 'entry = ["hello"]\n', name="plain"), {}, cwd=cwd).sign is None
+
+
+def test_sign_needs_the_file_and_a_single_file(tmp_path, cwd):
+    d = project(tmp_path, 'entry = ["hello"]\n')
+    with pytest.raises(ConfigError, match=r"--sign .*missing.pfx: no such file; pass the PKCS#12"):
+        resolve(d, {"sign": "missing.pfx"}, cwd=cwd)
+    (cwd / "app.pfx").write_bytes(b"pfx")
+    with pytest.raises(ConfigError, match="only the single file is signed; add --format onefile"):
+        resolve(d, {"sign": "app.pfx", "format": ("dir",)}, cwd=cwd)

@@ -28,6 +28,7 @@ from support.bases import (
 )
 from support.e2e import run_bundler
 from support.native import shared_lib
+from support.signing import make_signing_cert, osslsigncode_verify
 from support.wheelfactory import make_wheel, sha256_of
 from support.winetools import run_wine
 
@@ -183,3 +184,41 @@ def test_gui_app_gets_the_gui_subsystem_stub(cross_build, build_cache, tmp_path)
     subsystem = {p: pefile.PE(str(p), fast_load=True).OPTIONAL_HEADER.Subsystem for p in (console, gui)}
     assert subsystem == {console: 3, gui: 2}  # IMAGE_SUBSYSTEM_WINDOWS_CUI, _GUI
     assert payload.read_manifest(gui).gui is True
+
+
+def test_sign_makes_a_verifying_signed_windows_single_file(cross_build, build_cache, wine, tmp_path):
+    """`bundler build --sign PFX`: the published .exe carries an Authenticode signature osslsigncode
+    verifies, inspect --verify passes, it runs under wine; the password never reaches a command line."""
+    work = cross_build["work"]
+    cert = make_signing_cert(tmp_path / "cert")
+    out = tmp_path / "out"
+    env = {**os.environ, "BUNDLER_SIGN_PASSWORD": cert.password}
+    proc = run_bundler("build", str(work / "proj"), "--target", "windows-x86_64", "--lib-path", str(work / "libs"),
+                       "--output-dir", str(out), "--json", "--cache-dir", str(build_cache), "--sign", str(cert.pfx),
+                       env=env)
+    assert proc.returncode == 0, proc.stderr
+    signed = Path(json.loads(proc.stdout)["outputs"][0]["path"])
+    assert os.listdir(out) == [signed.name] == ["cross-1.0-windows-x86_64.exe"]
+    osslsigncode_verify(signed, cert)
+    unsigned = Path(cross_build["summary"]["builds"][1]["outputs"][0]["path"])
+    assert payload.read_trailer(signed).payload_length == payload.read_trailer(unsigned).payload_length
+    check = run_bundler("inspect", "--verify", str(signed))
+    assert check.returncode == 0 and "verified:" in check.stdout, check.stderr
+    run = run_wine(signed, "--exit", "3", env=wine, extra_env={"BUNDLER_CACHE_DIR": "C:\\bundler-cache-signed"})
+    assert run.returncode == 3, run.stderr.decode("utf-8", "replace")
+    assert b"helper=42" in run.stdout
+
+
+def test_sign_refuses_other_targets_and_a_missing_osslsigncode(cross_build, build_cache, tmp_path):
+    work = cross_build["work"]
+    cert = make_signing_cert(tmp_path / "cert")
+    common = ("build", str(work / "proj"), "--lib-path", str(work / "libs"), "--output-dir", str(tmp_path / "out"),
+              "--cache-dir", str(build_cache), "--sign", str(cert.pfx))
+    proc = run_bundler(*common, "--target", "linux-x86_64")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "signs Windows single files only, and linux-x86_64" in proc.stderr
+    no_tool = {**os.environ, "PATH": str(tmp_path / "empty")}
+    proc = run_bundler(*common, "--target", "windows-x86_64", env=no_tool)
+    assert proc.returncode == 13, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "osslsigncode is not on PATH" in proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -180,3 +180,54 @@ def test_compression_progress_counts_bytes_within_frames():
     import zstandard
 
     assert [zstandard.ZstdDecompressor().decompress(c) for c, _cached in out] == frames
+
+
+def _pe_head(opt_magic: int, table: int, length: int) -> bytes:
+    """A PE header as a linker writes it (e_lfanew 0x80, 16 data directories), certificate table at *table*."""
+    h = bytearray(512)
+    h[0:2] = b"MZ"
+    h[0x3C:0x40] = (0x80).to_bytes(4, "little")
+    h[0x80:0x84] = b"PE\0\0"
+    dirs = 96 if opt_magic == 0x10B else 112
+    h[0x80 + 20:0x80 + 22] = (dirs + 16 * 8).to_bytes(2, "little")
+    h[0x98:0x9A] = opt_magic.to_bytes(2, "little")
+    h[0x98 + dirs - 4:0x98 + dirs] = (16).to_bytes(4, "little")
+    h[0x98 + dirs + 32:0x98 + dirs + 40] = table.to_bytes(4, "little") + length.to_bytes(4, "little")
+    return bytes(h)
+
+
+def test_certificate_table_is_found_only_when_it_ends_the_file():
+    assert pl.certificate_table(_pe_head(0x20B, 4096, 1480), 4096 + 1480) == 4096
+    assert pl.certificate_table(_pe_head(0x10B, 4096, 1480), 4096 + 1480) == 4096
+    assert pl.certificate_table(_pe_head(0x20B, 4096, 1480), 4096 + 1481) is None  # something after it
+    assert pl.certificate_table(_pe_head(0x20B, 0, 0), 4096) is None  # unsigned
+    assert pl.certificate_table(_pe_head(0x107, 4096, 1480), 4096 + 1480) is None
+    assert pl.certificate_table(_pe_head(0x20B, 4096, 1480)[:0x100], 4096 + 1480) is None
+    assert pl.certificate_table(b"\x7fELF" + bytes(60), 64) is None
+
+
+def test_only_up_to_seven_zero_bytes_pad_the_trailer():
+    assert pl.cert_padding(b"xxxxxxxBNDLEND\0") == 0
+    assert pl.cert_padding(b"xxxxBNDLEND\0" + bytes(3)) == 3
+    assert pl.cert_padding(b"BNDLEND\0" + bytes(7)) == 7
+    assert pl.cert_padding(b"BNDLEND\0" + bytes(8)) is None
+    assert pl.cert_padding(b"xBNDLEND\0\0\x01\0") is None
+    assert pl.cert_padding(b"x" * 15) is None and pl.cert_padding(b"\0\0") is None
+
+
+def test_a_signed_looking_file_with_garbage_before_its_table_is_damaged(tmp_path):
+    body = b"stub" + pl.trailer_bytes(0, b"")  # a trailer with empty payload and manifest
+    head = _pe_head(0x20B, 0, 0)
+    signed = head + body + b"\x01" + bytes(3)
+    table = len(signed)
+    cert = bytes(16)
+    data = bytearray(signed + cert)
+    data[0x98 + 112 + 32:0x98 + 112 + 40] = table.to_bytes(4, "little") + len(cert).to_bytes(4, "little")
+    path = tmp_path / "a.exe"
+    path.write_bytes(bytes(data))
+    with pytest.raises(PayloadError, match="no bundler trailer before its certificate table"):
+        pl.read_trailer(path)
+    data[table - 4] = 0  # only zeros between: the trailer is found
+    path.write_bytes(bytes(data))
+    assert pl.trailer_end(path) == len(head) + len(body)
+    assert pl.read_trailer(path).manifest_offset == len(head) + len(body) - pl.TRAILER_SIZE

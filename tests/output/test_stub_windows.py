@@ -23,10 +23,13 @@ from pathlib import Path
 
 import pefile
 import pytest
+from support.signing import SigningCert, make_signing_cert, osslsigncode_verify
 from support.winetools import WINE, run_wine
 
+from bundler import cli as climod
+from bundler.errors import PayloadError, SignError
 from bundler.output import manifest as mf
-from bundler.output import onefile, stubbuild
+from bundler.output import onefile, sign, stubbuild
 from bundler.output import payload as pl
 from bundler.output import stub as stubmod
 from bundler.output.layers import LayerMap
@@ -616,3 +619,91 @@ def test_gui_failure_is_shown_in_a_message_box(gui_app, windows_tools, cache, tm
     assert err.decode("utf-8") == shown + "\n"  # the same sentence on stderr
     assert shown.startswith(f"bundler: {winpath(bad)} is damaged or truncated (frame 0 of layer runtime: checksum mismatch)")
     assert not (cache / APP).exists()
+
+
+# ---------------------------------------------------------------- Authenticode signing
+
+
+@pytest.fixture(scope="session")
+def signing_cert(tmp_path_factory) -> SigningCert:
+    return make_signing_cert(tmp_path_factory.mktemp("signing"))
+
+
+@pytest.fixture(scope="session")
+def signed_app(app, signing_cert, tmp_path_factory) -> Path:
+    """The console artifact signed by bundler's own signing step (osslsigncode)."""
+    signed = tmp_path_factory.mktemp("signed") / "signed ü.exe"
+    shutil.copy(app, signed)
+    sign.sign_file(signed, signing_cert.pfx, APP, env={sign.PASSWORD_ENV: signing_cert.password})
+    return signed
+
+
+def _osslsign(src: Path, dest: Path, cert: SigningCert) -> None:
+    """osslsigncode alone, without bundler's check of the result."""
+    cmd = sign.sign_command(sign.OSSLSIGNCODE, cert.pfx, APP, src, dest)
+    proc = subprocess.run(cmd, input=cert.password.encode(), capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_signed_artifact_carries_a_verifying_signature_after_the_trailer(app, signed_app, signing_cert):
+    osslsigncode_verify(signed_app, signing_cert)
+    size = signed_app.stat().st_size
+    table = pl.certificate_table(signed_app.read_bytes()[:pl.PE_HEAD_SIZE], size)
+    assert table is not None and table % 8 == 0 and app.stat().st_size <= table < size
+    assert pl.trailer_end(signed_app) == app.stat().st_size  # the padding is skipped
+    assert pl.read_trailer(signed_app) == pl.read_trailer(app)
+    assert pl.certificate_table(app.read_bytes()[:pl.PE_HEAD_SIZE], app.stat().st_size) is None
+
+
+def test_signed_artifact_runs_like_the_unsigned_one(app, signed_app, tmp_path, wine):
+    def outcome(artifact: Path, cache: Path) -> tuple:
+        r = parse(run(artifact, "with space", "Zoë", "exit=7", wine=wine, cache=cache))
+        lines = [l.replace(winpath(cache), "CACHE").replace(winpath(artifact), "ARTIFACT") for l in r.lines]
+        return r.returncode, lines, r.stderr
+
+    unsigned = outcome(app, tmp_path / "cache-unsigned")
+    assert unsigned[0] == 7 and unsigned[2] == "", unsigned
+    assert outcome(signed_app, tmp_path / "cache-signed") == unsigned
+
+
+def test_signed_artifact_passes_verify_mode_and_inspect_verify(signed_app, wine, capsys):
+    proc = run(signed_app, wine=wine, cache=None, BUNDLER_STUB="verify")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"ok {APP} 1.0 {TARGET}\n".encode(), b"")
+    assert climod.main(["inspect", "--verify", str(signed_app)]) == 0
+    assert "verified: payload, every frame and every entry are intact" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra", [b"junk", b"\x00\x00\x00\x00\x00\x00\x00\x00", b"\x00\x01"],
+                         ids=["text", "8-zeros", "non-zero"])
+def test_bytes_between_trailer_and_signature_are_damage(app, signing_cert, tmp_path, wine, extra):
+    padded = tmp_path / "padded.exe"
+    padded.write_bytes(app.read_bytes() + extra)
+    bad = tmp_path / "bad ü.exe"
+    _osslsign(padded, bad, signing_cert)
+    osslsigncode_verify(bad, signing_cert)  # a valid signature: the damage is bundler's to see
+    assert_damaged(run(bad, wine=wine, cache=None, BUNDLER_STUB="verify"), bad)
+    with pytest.raises(PayloadError, match="no bundler trailer before its certificate table"):
+        pl.read_trailer(bad)
+    assert climod.main(["inspect", "--verify", str(bad)]) == PayloadError.exit_code
+    with pytest.raises(SignError, match="no longer has a readable bundler trailer"):  # bundler never publishes it
+        sign.sign_file(padded, signing_cert.pfx, APP, env={sign.PASSWORD_ENV: signing_cert.password})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad ü.exe", "padded.exe"]
+
+
+def test_wrong_password_is_a_sign_error_and_leaves_the_file(app, signing_cert, tmp_path):
+    target = tmp_path / "app.exe"
+    shutil.copy(app, target)
+    with pytest.raises(SignError, match=r"could not sign app.exe .*BUNDLER_SIGN_PASSWORD"):
+        sign.sign_file(target, signing_cert.pfx, APP, env={sign.PASSWORD_ENV: "wrong"})
+    assert target.read_bytes() == app.read_bytes() and os.listdir(tmp_path) == ["app.exe"]
+
+
+def test_a_pfx_without_a_password_signs_with_the_variable_unset(app, signing_cert, tmp_path):
+    nopass = tmp_path / "nopass.pfx"
+    subprocess.run(["openssl", "pkcs12", "-export", "-inkey", str(signing_cert.pem.parent / "key.pem"),
+                    "-in", str(signing_cert.pem), "-out", str(nopass), "-passout", "pass:"], check=True, capture_output=True)
+    target = tmp_path / "app.exe"
+    shutil.copy(app, target)
+    sign.sign_file(target, nopass, APP, env={})
+    osslsigncode_verify(target, signing_cert)
+    assert pl.read_trailer(target) == pl.read_trailer(app)

@@ -115,7 +115,8 @@ def layout(path: Path) -> Layout:
         for f in layer.frames
     ]
     size = path.stat().st_size
-    return Layout(trailer.payload_offset, trailer.payload_offset, trailer.manifest_offset, size - pl.TRAILER_SIZE, size, frames)
+    return Layout(trailer.payload_offset, trailer.payload_offset, trailer.manifest_offset,
+                  trailer.manifest_offset + trailer.manifest_length, size, frames)
 
 
 def elf_loaded_end(stub: bytes) -> int:
