@@ -14,16 +14,19 @@ lock pins numpy 1.26.4.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pefile
 import pytest
 from support.e2e import run_bundler
+from support.signing import make_signing_cert, osslsigncode_verify
 from support.wheelfactory import make_wheel, write_pylock
 from support.winbases import CP311, CP313, EmbedRelease, embeddable
 from support.winetools import run_wine
 
 from bundler.output import payload
+from bundler.output.sign import PASSWORD_ENV, sign_file
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +122,20 @@ def test_nothing_of_the_system_set_is_vendored(stdlib_build, tmp_path):
     payload.extract(Path(build["outputs"][0]["path"]), tree)
     pe = pefile.PE(str(tree / "_ssl.pyd"))
     assert {e.dll.decode().lower() for e in pe.DIRECTORY_ENTRY_IMPORT} >= {"libssl-3.dll", "libcrypto-3.dll"}
+
+
+def test_signed_artifact_runs_and_verifies(stdlib_build, wine, tmp_path):
+    _release, build = stdlib_build
+    signed = tmp_path / "winapp.exe"
+    shutil.copyfile(build["outputs"][0]["path"], signed)
+    cert = make_signing_cert(tmp_path / "cert")
+    sign_file(signed, cert.pfx, "winapp", env={PASSWORD_ENV: cert.password})
+    osslsigncode_verify(signed, cert)
+    proc = run_bundler("inspect", "--verify", str(signed))
+    assert proc.returncode == 0, proc.stderr
+    proc = run_wine(signed, "signed", "--exit=3", env=wine, timeout=300)
+    assert proc.returncode == 3, proc.stderr.decode("utf-8", "replace")
+    assert json.loads(proc.stdout.decode().strip().splitlines()[-1])["argv"] == ["signed", "--exit=3"]
 
 
 @pytest.fixture(scope="module")
