@@ -64,8 +64,9 @@ def cli() -> None:
               help="Ship the dependencies' tests/ and test/ directories (left out by default unless the "
                    "package's own code imports them).")
 @click.option("--rebuild-stub", is_flag=True, default=None,
-              help="Compile the single file's stub from bundler's stubs/ sources with Zig (a checkout or the "
-                   "sdist, and the [stubs] extra) instead of using the prebuilt one.")
+              help="Compile the single file's stub (and a Windows runtime directory's bin/<entry>.exe launchers) "
+                   "from bundler's stubs/ sources with Zig (a checkout or the sdist, and the [stubs] extra) instead "
+                   "of using the prebuilt ones.")
 @click.option("--index-url", metavar="URL", help="Index for hashed requirements (default: PyPI).")
 @click.option("--cache-dir", metavar="DIR",
               help="Build cache: downloads, build environments, base runtimes, frames (default: "

@@ -29,8 +29,9 @@ from bundler.output.layers import build_layer_map
 from bundler.output.manifest import App, Build, Manifest, Python
 from bundler.output.onefile import OnefileResult, write_onefile
 from bundler.output.sign import find_osslsigncode, sign_file
-from bundler.output.stub import Stub, stub_for
+from bundler.output.stub import Stub, launcher_for, stub_for
 from bundler.output.tree import (
+    add_entry_launchers,
     source_date_epoch,
     staged_outputs,
     write_archive,
@@ -276,6 +277,17 @@ def _stub_for(spec: BundleSpec, target: Target, report: Reporter) -> Stub:
                     progress=progress)
 
 
+def _launcher_for(spec: BundleSpec, target: Target, report: Reporter) -> Stub:
+    def progress(event: str, detail: str) -> None:
+        if event == "build":
+            report.stage("launcher", f"compiling the {detail} with Zig (alongside the next steps)")
+        else:
+            report.detail("launcher", f"{event} {detail}")
+
+    return launcher_for(target.name, cache_dir=spec.cache_dir, gui=spec.gui, rebuild=spec.rebuild_stub,
+                        progress=progress)
+
+
 def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, interp: BaseInterpreter,
                    rel: RelocationReport, version: str) -> Manifest:
     """What every output says about itself (the single file adds its stub and payload; FORMAT.md)."""
@@ -440,10 +452,14 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
     # A stub compiled from source (--rebuild-stub, or a checkout whose stubs/ changed) builds
     # while the runtime is staged and relocated; the packaged one is only checked. Either is
     # joined before any output is written, so a stub that cannot be had leaves nothing behind.
+    # The entry launchers of a runtime directory (Windows: bin/<entry>.exe) come the same way.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundler-stub")
     stub_future = pool.submit(_stub_for, spec, target, report) if "onefile" in spec.formats else None
+    wants_launchers = target.os.native_launchers and bool({"dir", "archive"} & set(spec.formats))
+    launcher_future = pool.submit(_launcher_for, spec, target, report) if wants_launchers else None
     try:
-        return _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap, several)
+        return _build_rest(spec, report, interp, target, items, wheels, (stub_future, launcher_future), timings, lap,
+                           several)
     finally:
         pool.shutdown(wait=True)
 
@@ -461,7 +477,8 @@ def _with_gui(spec: BundleSpec, items, wheels, report: Reporter) -> BundleSpec:
     return dataclasses.replace(spec, gui=True)
 
 
-def _build_rest(spec, report, interp, target, items, wheels, stub_future, timings, lap, several=False) -> BuildResult:
+def _build_rest(spec, report, interp, target, items, wheels, futures, timings, lap, several=False) -> BuildResult:
+    stub_future, launcher_future = futures
     app_names = {canonicalize_name(i.name) for i in items if isinstance(i, DirectoryRef)}
     deps = [w.path for w in wheels if canonicalize_name(w.name) not in app_names]
     apps = [w.path for w in wheels if canonicalize_name(w.name) in app_names]
@@ -473,6 +490,7 @@ def _build_rest(spec, report, interp, target, items, wheels, stub_future, timing
         rel = merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
         lap("app")
         stub = stub_future.result() if stub_future is not None else None
+        launcher = launcher_future.result() if launcher_future is not None else None
         apps = app_distributions(spec, items, staged)
         version = _version_for(spec, staged, apps, report)
         outputs: list[Path] = []
@@ -480,6 +498,11 @@ def _build_rest(spec, report, interp, target, items, wheels, stub_future, timing
         onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub)
                    if "onefile" in spec.formats else None)
         if {"dir", "archive"} & set(spec.formats):
+            # only a directory or archive starts from bin/ (the single file is its own launcher)
+            if launcher is not None:
+                written = add_entry_launchers(root, launcher.path, (n for n, _v in spec.entries), target.os,
+                                              staged.python)
+                report.detail("launcher", f"{', '.join(written)} from {launcher.path}")
             write_runtime_manifest(root, _manifest_core(spec, staged, target, interp, rel, version))
         for fmt in spec.formats:
             if fmt == "dir":

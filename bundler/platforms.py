@@ -31,6 +31,9 @@ class Os:
     os_name: str  # os.name on it: posix, nt
     #: each CPU (as its binary format names it) → its platform.machine() spellings, the usual one first
     machines: tuple[tuple[str, tuple[str, ...]], ...]
+    #: a runtime directory gets a native ``bin/<entry>.exe`` per entry point (stubs/launcher.zig): its
+    #: ``bin/<entry>`` scripts cannot start by themselves there (no ``#!``, no exec bit)
+    native_launchers: bool = False
 
     def arch_of(self, machine: str) -> str | None:
         """The arch a ``platform.machine()`` value names on this OS (None: a CPU bundler does not know)."""
@@ -46,7 +49,8 @@ class Os:
 
 
 LINUX = Os("linux", "Linux", "elf", "", "linux", "posix", (("x86_64", ("x86_64",)), ("aarch64", ("aarch64", "arm64"))))
-WINDOWS = Os("windows", "Windows", "pe", ".exe", "win32", "nt", (("x86_64", ("AMD64", "x86_64")), ("aarch64", ("ARM64",))))
+WINDOWS = Os("windows", "Windows", "pe", ".exe", "win32", "nt", (("x86_64", ("AMD64", "x86_64")), ("aarch64", ("ARM64",))),
+             native_launchers=True)
 MACOS = Os("macos", "Darwin", "macho", "", "darwin", "posix", (("arm64", ("arm64",)), ("x86_64", ("x86_64",))))
 OSES = (LINUX, WINDOWS, MACOS)
 

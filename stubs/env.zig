@@ -38,3 +38,41 @@ pub fn nameOf(entry: []const u8) []const u8 {
     const eq = std.mem.indexOfScalarPos(u8, entry, from, '=') orelse return entry;
     return entry[0..eq];
 }
+
+/// Never passed on to Python unless BUNDLER_ISOLATE=0 (they would point it at another installation).
+pub const python_vars = [_][]const u8{ "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE", "PYTHONSTARTUP", "PYTHONEXECUTABLE" };
+/// Set by the stub or the entry launcher for the entry script (replaced, never inherited), or meant for the stub only.
+pub const bundler_vars = [_][]const u8{ "BUNDLER_ARTIFACT", "BUNDLER_ARGV0", "BUNDLER_STUB" };
+
+fn isOneOf(name: []const u8, list: []const []const u8) bool {
+    for (list) |n| if (nameEql(name, n)) return true;
+    return false;
+}
+
+/// The start of the interpreter's environment: the caller's variables minus
+/// the BUNDLER_* ones the caller of this sets itself and, when *isolate*, the
+/// PYTHON* ones that would redirect the interpreter. Append the rest, then null.
+pub fn forInterpreter(gpa: std.mem.Allocator, vars: []const [*:0]const u8, isolate: bool) error{OutOfMemory}!std.ArrayList(?[*:0]const u8) {
+    var out: std.ArrayList(?[*:0]const u8) = .empty;
+    for (vars) |entry| {
+        const name = nameOf(std.mem.span(entry));
+        if (isOneOf(name, &bundler_vars) or (isolate and isOneOf(name, &python_vars))) continue;
+        try out.append(gpa, entry);
+    }
+    return out;
+}
+
+test forInterpreter {
+    var arena_state = std.heap.ArenaAllocator.init(std.testing.allocator);
+    defer arena_state.deinit();
+    const arena = arena_state.allocator();
+    const vars = [_][*:0]const u8{ "PATH=/bin", "PYTHONHOME=/elsewhere", "BUNDLER_ARGV0=old", "PYTHONPATHX=kept", "BUNDLER_STUB=info", "HOME=/h" };
+    const isolated = try forInterpreter(arena, &vars, true);
+    try std.testing.expectEqual(@as(usize, 3), isolated.items.len);
+    try std.testing.expectEqualStrings("PATH=/bin", std.mem.span(isolated.items[0].?));
+    try std.testing.expectEqualStrings("PYTHONPATHX=kept", std.mem.span(isolated.items[1].?));
+    try std.testing.expectEqualStrings("HOME=/h", std.mem.span(isolated.items[2].?));
+    const open = try forInterpreter(arena, &vars, false);
+    try std.testing.expectEqual(@as(usize, 4), open.items.len);
+    try std.testing.expectEqualStrings("PYTHONHOME=/elsewhere", std.mem.span(open.items[1].?));
+}

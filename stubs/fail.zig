@@ -15,6 +15,10 @@ pub const Code = enum(u8) {
     exec_failed = 71,
     no_cache = 73,
     write_failed = 74,
+    /// The entry launcher (launcher.zig) exits like a shell whose command
+    /// cannot run (126) or is not there (127).
+    cannot_run = 126,
+    not_found = 127,
 };
 
 pub const Failed = error{Failed};

@@ -10,11 +10,6 @@ const artifact = @import("artifact.zig");
 const envmod = @import("env.zig");
 const Env = envmod.Env;
 
-/// Never passed on to Python unless BUNDLER_ISOLATE=0 (they would point it at another installation).
-const python_vars = [_][]const u8{ "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE", "PYTHONSTARTUP", "PYTHONEXECUTABLE" };
-/// Set by the stub for the launcher (replaced, never inherited), or meant for this stub only.
-const stub_vars = [_][]const u8{ "BUNDLER_ARTIFACT", "BUNDLER_ARGV0", "BUNDLER_STUB" };
-
 pub const What = enum {
     /// `<python> -I <entry script> ARGS…`
     entry,
@@ -97,20 +92,10 @@ fn join(gpa: std.mem.Allocator, dir: []const u8, rel: []const u8) error{OutOfMem
     return out;
 }
 
-fn isOneOf(name: []const u8, list: []const []const u8) bool {
-    for (list) |n| if (envmod.nameEql(name, n)) return true;
-    return false;
-}
-
 /// The caller's environment minus the PYTHON* variables that would redirect
 /// the interpreter, plus BUNDLER_ARTIFACT and BUNDLER_ARGV0.
 fn environment(gpa: std.mem.Allocator, l: Launch, isolate: bool) error{OutOfMemory}![]?[*:0]const u8 {
-    var out: std.ArrayList(?[*:0]const u8) = .empty;
-    for (l.env.vars) |entry| {
-        const name = envmod.nameOf(std.mem.span(entry));
-        if (isOneOf(name, &stub_vars) or (isolate and isOneOf(name, &python_vars))) continue;
-        try out.append(gpa, entry);
-    }
+    var out = try envmod.forInterpreter(gpa, l.env.vars, isolate);
     try out.append(gpa, try std.fmt.allocPrintSentinel(gpa, "BUNDLER_ARTIFACT={s}", .{l.art.path}, 0));
     try out.append(gpa, try std.fmt.allocPrintSentinel(gpa, "BUNDLER_ARGV0={s}", .{argv0(l)}, 0));
     try out.append(gpa, null);

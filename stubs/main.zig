@@ -137,4 +137,6 @@ test {
     _ = @import("entries.zig");
     _ = @import("cache.zig");
     _ = @import("extract.zig");
+    _ = @import("env.zig");
+    _ = @import("launcher.zig"); // the entry launcher of a Windows runtime directory
 }

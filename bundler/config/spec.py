@@ -50,8 +50,9 @@ KEYS: dict[str, tuple[type, str]] = {
                   "GUI script or the app imports tkinter, else off)"),
     "keep-tests": (bool, "ship the dependencies' own tests/ and test/ directories (default: false: left out "
                          "unless the package's own code imports them)"),
-    "rebuild-stub": (bool, "compile the single file's stub from bundler's stubs/ sources with Zig instead of using "
-                           "the prebuilt one (needs a checkout or the sdist and the [stubs] extra; default: false)"),
+    "rebuild-stub": (bool, "compile the single file's stub (and a Windows runtime directory's entry launchers) from "
+                           "bundler's stubs/ sources with Zig instead of using the prebuilt ones (needs a checkout or "
+                           "the sdist and the [stubs] extra; default: false)"),
     "index-url": (str, f"package index for hashed requirements (default: {PYPI_SIMPLE})"),
     "cache-dir": (str, "build cache (default: $BUNDLER_BUILD_CACHE, $XDG_CACHE_HOME/bundler-build, ~/.cache/bundler-build)"),
     "sign": (str, "PKCS#12 (.pfx) certificate and key to sign the Windows single file with (Authenticode, by "

@@ -1,9 +1,11 @@
-"""The native stub of a target: the prebuilt one packaged with bundler, or one compiled from ``stubs/``.
+"""The native programs of a target: the prebuilt ones packaged with bundler, or compiled from ``stubs/``.
 
-bundler's wheel carries a stub for every target and variant in
+Two programs: the stub of a single file (:func:`stub_for`) and, for a Windows
+runtime directory, the entry launcher ``bin/<entry>.exe`` (:func:`launcher_for`).
+bundler's wheel carries each for every target and variant in
 ``bundler/_stubs/`` with a record (``stubs.json``: the Zig version, the
 SHA-256 of the sources they were built from, each file's SHA-256). A build
-uses the packaged stub, checked against that record, and needs no compiler.
+uses the packaged program, checked against that record, and needs no compiler.
 
 It compiles from source (``bundler.output.stubbuild``, the Zig toolchain from the
 ``ziglang`` package) only when asked (``--rebuild-stub``), or when bundler runs
@@ -37,7 +39,7 @@ ZIG_VERSION = stubbuild.ZIG_VERSION
 
 @dataclass(frozen=True)
 class Stub:
-    """The stub an artifact starts with, and where it came from (recorded in the manifest)."""
+    """The stub an artifact starts with (or an entry launcher), and where it came from (recorded in the manifest)."""
 
     path: Path
     target: str
@@ -46,6 +48,7 @@ class Stub:
     zig_version: str
     source_sha256: str
     prebuilt: bool
+    program: str = stubbuild.STUB
 
     def record(self) -> StubRecord:
         """What the manifest says about this stub."""
@@ -63,8 +66,29 @@ def stub_for(
     sources: Path = STUB_SOURCES,
 ) -> Stub:
     """The stub for *target* (*gui*: the Windows GUI-subsystem variant; ignored elsewhere)."""
+    return _program_for(_kind(target, gui, stubbuild.STUB), cache_dir=cache_dir, rebuild=rebuild, progress=progress,
+                        packaged=packaged, sources=sources)
+
+
+def launcher_for(
+    target: str,
+    *,
+    cache_dir: Path,
+    gui: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    packaged: Path = PACKAGED,
+    sources: Path = STUB_SOURCES,
+) -> Stub:
+    """The entry launcher ``bin/<entry>.exe`` of a runtime directory for *target* (an OS with
+    ``native_launchers``); *gui*: the GUI-subsystem variant. Found or compiled like the stub."""
+    return _program_for(_kind(target, gui, stubbuild.LAUNCHER), cache_dir=cache_dir, rebuild=rebuild,
+                        progress=progress, packaged=packaged, sources=sources)
+
+
+def _program_for(kind: stubbuild.StubKind, *, cache_dir: Path, rebuild: bool, progress: Progress | None,
+                 packaged: Path, sources: Path) -> Stub:
     report = progress or _silent
-    kind = _kind(target, gui)
     record = packaged_record(packaged)
     checkout = stubbuild.has_sources(sources)
     if not rebuild and record is not None and (not checkout or _digest(sources) == record["source_sha256"]):
@@ -75,40 +99,44 @@ def stub_for(
         why = "--rebuild-stub asks to compile it" if rebuild else "this installation has no prebuilt stubs"
         raise StubError(f"{sources}: no stub sources, and {why}; install bundler from its wheel, "
                         "or build from a checkout or the sdist")
-    return build_stub(target, cache_dir=cache_dir, gui=gui, progress=report, sources=sources)
+    return _build(kind, cache_dir=cache_dir, progress=report, sources=sources)
 
 
 def build_stub(target: str, *, cache_dir: Path, gui: bool = False, progress: Progress | None = None,
                sources: Path = STUB_SOURCES) -> Stub:
     """Compile the stub for *target* from *sources* (or reuse the copy compiled before in *cache_dir*)."""
+    return _build(_kind(target, gui, stubbuild.STUB), cache_dir=cache_dir, progress=progress, sources=sources)
+
+
+def _build(kind: stubbuild.StubKind, *, cache_dir: Path, progress: Progress | None, sources: Path) -> Stub:
     report = progress or _silent
-    kind = _kind(target, gui)
     try:
         zig = stubbuild.zig_command()
         version = stubbuild.zig_version(zig)
         digest = stubbuild.source_digest(sources)
     except stubbuild.StubBuildError as exc:
         raise StubError(str(exc)) from exc
-    key = hashlib.sha256(f"{digest}\0{version}\0{kind.zig_target}\0{kind.variant}".encode()).hexdigest()
+    key = hashlib.sha256(f"{digest}\0{version}\0{kind.zig_target}\0{kind.variant}\0{kind.program}".encode()).hexdigest()
     out = cache_dir / "stubs" / key[:16] / kind.filename
+    what = f"{kind.program} for {kind.key}"
     if out.is_file():
         report("cached", str(out))
     else:
-        with cachefs.locked(cache_dir, out, f"stub for {kind.key}"):  # compile_stub publishes the file by one rename
+        with cachefs.locked(cache_dir, out, what):  # compile_stub publishes the file by one rename
             if out.is_file():
                 report("cached", str(out))
             else:
-                report("build", f"stub for {kind.key} from {sources}")
+                report("build", f"{what} from {sources}")
                 try:
                     stubbuild.compile_stub(zig, sources, kind, out)
                 except stubbuild.StubBuildError as exc:
                     raise StubError(str(exc)) from exc
-    return Stub(out, target, kind.variant, sha256_file(out), version, digest, prebuilt=False)
+    return Stub(out, kind.target, kind.variant, sha256_file(out), version, digest, prebuilt=False, program=kind.program)
 
 
-def _kind(target: str, gui: bool) -> stubbuild.StubKind:
+def _kind(target: str, gui: bool, program: str) -> stubbuild.StubKind:
     try:
-        return stubbuild.kind_for(target, gui)
+        return stubbuild.kind_for(target, gui, program)
     except stubbuild.StubBuildError as exc:
         raise StubError(str(exc)) from exc
 
@@ -135,13 +163,14 @@ def packaged_record(packaged: Path = PACKAGED) -> dict | None:
 def _packaged(packaged: Path, record: dict, kind: stubbuild.StubKind) -> Stub:
     entry = record["stubs"].get(kind.key)
     if entry is None:
-        raise StubError(f"{packaged}: no packaged stub for {kind.key}; reinstall bundler")
+        raise StubError(f"{packaged}: no packaged {kind.program} for {kind.key}; reinstall bundler")
     path = packaged / entry["file"]
     actual = sha256_file(path) if path.is_file() else "missing"
     if actual != entry["sha256"]:
-        raise StubError(f"{path}: the packaged stub is {'missing' if actual == 'missing' else 'damaged'} "
+        raise StubError(f"{path}: the packaged {kind.program} is {'missing' if actual == 'missing' else 'damaged'} "
                         f"(sha256 {actual[:16]}, recorded {entry['sha256'][:16]}); reinstall bundler")
-    return Stub(path, kind.target, kind.variant, actual, record["zig_version"], record["source_sha256"], prebuilt=True)
+    return Stub(path, kind.target, kind.variant, actual, record["zig_version"], record["source_sha256"], prebuilt=True,
+                program=kind.program)
 
 
 def _silent(event: str, detail: str) -> None:

@@ -1,7 +1,10 @@
-"""Compile the native stubs from ``stubs/`` with the pinned Zig.
+"""Compile the native programs from ``stubs/`` with the pinned Zig.
 
-One module does it for every caller: the wheel build (``setup.py`` puts the
-stubs for every target into the wheel), ``make stubs`` (the same into a
+Two programs: the **stub** (``main.zig`` with libzstd's decoder) at the front
+of every single file, for every target; and the **entry launcher**
+(``launcher.zig``, no zstd) that a Windows runtime directory carries as
+``bin/<entry>.exe``. One module builds them for every caller: the wheel build
+(``setup.py`` puts all of them into the wheel), ``make stubs`` (the same into a
 checkout's ``bundler/_stubs/``) and ``bundler build --rebuild-stub``.
 
 Standard library, :mod:`bundler.platforms` and :mod:`bundler.cachefs` only: ``setup.py`` imports this
@@ -9,7 +12,7 @@ module from the source tree inside the build environment, where bundler's own
 dependencies are not installed. The targets and their Zig triples are
 :data:`bundler.platforms.PLATFORMS`.
 
-Run as ``python -m bundler.output.stubbuild OUT_DIR`` to build every stub into
+Run as ``python -m bundler.output.stubbuild OUT_DIR`` to build every program into
 OUT_DIR with its record, ``stubs.json``.
 """
 
@@ -52,12 +55,18 @@ class StubBuildError(Exception):
     """Zig is missing, the wrong version, or failed; the message is one line."""
 
 
+STUB, LAUNCHER = "stub", "launcher"
+#: program → (root source file, whether it links libzstd's decoder)
+PROGRAMS = {STUB: ("main.zig", True), LAUNCHER: ("launcher.zig", False)}
+
+
 @dataclass(frozen=True)
 class StubKind:
-    """One stub binary: a target and, on Windows, the console or GUI subsystem."""
+    """One prebuilt program: which one, its target and, on Windows, the console or GUI subsystem."""
 
     target: str
     variant: str = ""  # "console" | "gui" on Windows, "" elsewhere
+    program: str = STUB  # STUB | LAUNCHER
 
     @property
     def platform(self) -> Platform:
@@ -72,13 +81,25 @@ class StubKind:
 
     @property
     def key(self) -> str:
-        """``linux-x86_64``, ``windows-x86_64-gui``: the name in ``stubs.json``."""
-        return f"{self.target}-{self.variant}" if self.variant else self.target
+        """The name in ``stubs.json``: ``linux-x86_64``, ``windows-x86_64-gui`` for a stub,
+        ``launcher-windows-x86_64-console`` for a launcher."""
+        name = f"{self.target}-{self.variant}" if self.variant else self.target
+        return name if self.program == STUB else f"{self.program}-{name}"
 
     @property
     def filename(self) -> str:
-        """``bundler-stub-<target>``; Windows: ``bundler-stub-<target>-<variant>.exe``."""
-        return self.platform.os.executable(f"bundler-stub-{self.key}")
+        """``bundler-stub-<target>``; Windows: ``bundler-stub-<target>-<variant>.exe``,
+        ``bundler-launcher-<target>-<variant>.exe``."""
+        name = f"{self.target}-{self.variant}" if self.variant else self.target
+        return self.platform.os.executable(f"bundler-{self.program}-{name}")
+
+    @property
+    def root_source(self) -> str:
+        return PROGRAMS[self.program][0]
+
+    @property
+    def uses_zstd(self) -> bool:
+        return PROGRAMS[self.program][1]
 
     @property
     def zig_target(self) -> str:
@@ -91,19 +112,28 @@ class StubKind:
         return CFLAGS, ZIG_FLAGS
 
 
-def kind_for(target: str, gui: bool = False) -> StubKind:
-    """The stub a build for *target* uses (*gui* matters on Windows only)."""
+def kind_for(target: str, gui: bool = False, program: str = STUB) -> StubKind:
+    """The stub (or entry launcher) a build for *target* uses (*gui* matters on Windows only)."""
     found = platform_named(target)
     if found is None:
         raise StubBuildError(f"no stub for target {target}; stubs exist for {', '.join(TARGET_NAMES)}")
+    if program == LAUNCHER and not found.os.native_launchers:
+        raise StubBuildError(f"no entry launcher for target {target}: its runtime directory starts entry points "
+                             "with the scripts in bin/")
     if found.is_windows:
-        return StubKind(target, "gui" if gui else "console")
-    return StubKind(target)
+        return StubKind(target, "gui" if gui else "console", program)
+    return StubKind(target, program=program)
 
 
-#: every stub the wheel carries
+def _kinds_of(platform: Platform) -> tuple[StubKind, ...]:
+    variants = (False, True) if platform.is_windows else (False,)
+    programs = (STUB, LAUNCHER) if platform.os.native_launchers else (STUB,)
+    return tuple(kind_for(platform.name, gui, program) for program in programs for gui in variants)
+
+
+#: every program the wheel carries: a stub per target and variant, then the entry launchers
 ALL_KINDS: tuple[StubKind, ...] = tuple(
-    k for p in PLATFORMS for k in ((kind_for(p.name), kind_for(p.name, True)) if p.is_windows else (kind_for(p.name),))
+    sorted((k for p in PLATFORMS for k in _kinds_of(p)), key=lambda k: k.program != STUB)
 )
 
 
@@ -126,7 +156,7 @@ def source_digest(sources: Path) -> str:
 
 
 def has_sources(sources: Path) -> bool:
-    return (sources / "main.zig").is_file() and (sources / "zstd" / "zstd.c").is_file()
+    return all((sources / root).is_file() for root, _zstd in PROGRAMS.values()) and (sources / "zstd" / "zstd.c").is_file()
 
 
 # --- the Zig toolchain ---------------------------------------------------------------
@@ -176,13 +206,15 @@ def compile_stub(zig: list[str], sources: Path, kind: StubKind, out: Path) -> No
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{kind.key}.") as scratch, \
             cachefs.replacing(out, 0o755) as tmp:
         emitted = Path(scratch) / kind.filename  # Zig writes more than the program beside it (.pdb, .o)
+        zstd = sources / "zstd"
+        c_part = ("-cflags", *cflags, "--", str((zstd / "zstd.c").resolve())) if kind.uses_zstd else ()
+        include = ("-I", str(zstd.resolve())) if kind.uses_zstd else ()
         cmd = [
-            *zig, "build-exe", str((sources / "main.zig").resolve()),
-            "-cflags", *cflags, "--", str((sources / "zstd" / "zstd.c").resolve()),
-            "-target", kind.zig_target, *zig_flags, "-I", str((sources / "zstd").resolve()),
-            "--name", "bundler-stub", f"-femit-bin={emitted}",
+            *zig, "build-exe", str((sources / kind.root_source).resolve()), *c_part,
+            "-target", kind.zig_target, *zig_flags, *include,
+            "--name", f"bundler-{kind.program}", f"-femit-bin={emitted}",
         ]
-        _run(cmd, f"building the stub for {kind.key} with zig", cwd=Path(scratch))
+        _run(cmd, f"building the {kind.program} for {kind.key} with zig", cwd=Path(scratch))
         os.replace(emitted, tmp)
 
 
@@ -200,14 +232,14 @@ def record_entry(path: Path) -> dict:
 
 def build_all(sources: Path, out_dir: Path, *, jobs: int = 2,
               log: Callable[[str], None] = lambda line: None) -> dict:
-    """Every stub of :data:`ALL_KINDS` into *out_dir*, then ``stubs.json`` describing them.
+    """Every program of :data:`ALL_KINDS` into *out_dir*, then ``stubs.json`` describing them.
 
     The record holds no time or path, so two builds of the same sources with
     the same Zig give the same bytes. *out_dir* is replaced as a whole only
     once everything is built.
     """
     if not has_sources(sources):
-        raise StubBuildError(f"{sources}: no stub sources (main.zig and zstd/zstd.c); build from a checkout or the sdist")
+        raise StubBuildError(f"{sources}: no stub sources (main.zig, launcher.zig and zstd/zstd.c); build from a checkout or the sdist")
     zig = zig_command()
     version = zig_version(zig)
     digest = source_digest(sources)
@@ -221,11 +253,12 @@ def build_all(sources: Path, out_dir: Path, *, jobs: int = 2,
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for kind, seconds in pool.map(one, ALL_KINDS):
-                log(f"built stub {kind.key} in {seconds:.1f} s")
+                log(f"built {kind.program} {kind.key} in {seconds:.1f} s")
         record = {
             "zig_version": version,
             "source_sha256": digest,
-            "stubs": {k.key: {"target": k.target, "variant": k.variant, **record_entry(staging / k.filename)}
+            "stubs": {k.key: {"program": k.program, "target": k.target, "variant": k.variant,
+                              **record_entry(staging / k.filename)}
                       for k in ALL_KINDS},
         }
         (staging / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

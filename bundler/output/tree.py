@@ -7,7 +7,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import zstandard
 from bundler import cachefs
 from bundler.errors import OutputError, PayloadError
 from bundler.output.manifest import Manifest, load_json, parse, to_text
+from bundler.platforms import Os, platform_named
 
 
 def source_date_epoch() -> int:
@@ -151,12 +152,14 @@ def read_runtime_manifest(path: Path) -> Manifest:
 def verify_runtime(path: Path, manifest: Manifest) -> str:
     """Check a runtime directory (the interpreter and entry points are there) or archive (every
     entry reads back: zstd checks its checksum); what was checked, or PayloadError."""
-    wanted = [manifest.python.executable, *manifest.entries.values()]
+    wanted = [manifest.python.executable, *manifest.entries.values(), *entry_launcher_paths(manifest)]
     if path.is_dir():
         missing = [w for w in wanted if not (path / w).exists()]
         if missing:
             raise PayloadError(f"{path}: {missing[0]} is missing (the manifest names it); rebuild or copy the runtime again")
-        return f"the interpreter and {len(wanted) - 1} entry point(s) are in place"
+        launchers = len(entry_launcher_paths(manifest))
+        return f"the interpreter and {len(manifest.entries)} entry point(s) are in place" + (
+            f" with {launchers} launcher(s)" if launchers else "")
     names: set[str] = set()
     try:
         _check_zstd(path)
@@ -198,6 +201,37 @@ def _archive_member(path: Path, name: str) -> str:
                 assert data is not None
                 return data.read().decode()
     raise KeyError(f"no {name} in it")
+
+
+def entry_launcher_paths(manifest: Manifest) -> list[str]:
+    """``bin/<entry>.exe`` for each entry point, where the target's OS has native launchers."""
+    platform = platform_named(manifest.target)
+    if platform is None or not platform.os.native_launchers:
+        return []
+    return [f"bin/{platform.os.executable(name)}" for name in manifest.entries]
+
+
+#: the interpreter stubs/launcher.zig runs, relative to the runtime root (Windows' own layout)
+LAUNCHER_INTERPRETER = "python.exe"
+
+
+def add_entry_launchers(runtime: Path, launcher: Path, names: Iterable[str], target_os: Os, python: str) -> list[str]:
+    """A copy of *launcher* as ``bin/<name>.exe`` next to each entry script ``bin/<name>`` (for an OS
+    with ``native_launchers``: Windows cannot start the scripts themselves); the paths written.
+    *python* is the runtime's interpreter (manifest path), which must be the one the launcher runs."""
+    if python != LAUNCHER_INTERPRETER:
+        raise OutputError(f"{runtime / python}: the entry launchers of a {target_os.system} runtime run "
+                          f"{LAUNCHER_INTERPRETER} at its root, and this base's interpreter is elsewhere; "
+                          "use a python.org CPython (the installer's or the embeddable one) as the base")
+    written = []
+    for name in names:
+        rel = f"bin/{target_os.executable(name)}"
+        path = runtime / rel
+        path.unlink(missing_ok=True)  # never write through a link into the build cache
+        shutil.copyfile(launcher, path)
+        path.chmod(0o755)
+        written.append(rel)
+    return written
 
 
 def write_dir(runtime: Path, final: Path) -> Path:

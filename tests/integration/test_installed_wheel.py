@@ -33,6 +33,11 @@ from bundler.output import payload, stubbuild
 BUILD_REQUIREMENTS = ("setuptools>=77", "ziglang==0.17.1")
 STUB_KEYS = {"linux-x86_64", "linux-aarch64", "windows-x86_64-console", "windows-x86_64-gui", "macos-arm64",
              "macos-x86_64"}
+#: the entry launchers of a Windows runtime directory (bin/<entry>.exe), packaged like the stubs
+LAUNCHER_KEYS = {"launcher-windows-x86_64-console", "launcher-windows-x86_64-gui"}
+#: every program file the wheel's bundler/_stubs/ carries
+PROGRAM_FILES = {f"bundler-stub-{k}" + (".exe" if "windows" in k else "") for k in STUB_KEYS} | {
+    f"bundler-{k}.exe" for k in LAUNCHER_KEYS}
 TARGETS = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64", "macos-x86_64")
 #: what a compiler or linker is called when started (zig itself, a C compiler driver, binutils)
 COMPILER = re.compile(r"^(zig|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|cc1|cc1plus|ld|ld\.\w+|lld|as|collect2)(-[\d.]+)?$")
@@ -148,7 +153,7 @@ def _assert_no_compiler(log: Path) -> None:
 def test_sdist_holds_the_stub_sources_and_no_binaries(dists):
     with tarfile.open(dists["sdist"]) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
-    assert {"setup.py", "LICENSE", "stubs/main.zig", "stubs/sys_windows.zig", "stubs/zstd/zstd.c",
+    assert {"setup.py", "LICENSE", "stubs/main.zig", "stubs/launcher.zig", "stubs/sys_windows.zig", "stubs/zstd/zstd.c",
             "stubs/zstd/zstd.h", "stubs/zstd/LICENSE", "bundler/output/stubbuild.py"} <= names
     assert not [n for n in names if n.startswith("bundler/_stubs")]
 
@@ -156,7 +161,8 @@ def test_sdist_holds_the_stub_sources_and_no_binaries(dists):
 def test_wheel_carries_every_stub_with_its_record_and_needs_no_zig(dists):
     stubs = _stubs_in_wheel(dists["wheel"])
     record = json.loads(stubs.pop(stubbuild.RECORD))
-    assert set(record["stubs"]) == STUB_KEYS and record["zig_version"] == stubbuild.ZIG_VERSION
+    assert set(record["stubs"]) == STUB_KEYS | LAUNCHER_KEYS and record["zig_version"] == stubbuild.ZIG_VERSION
+    assert set(stubs) == PROGRAM_FILES
     assert record["source_sha256"] == stubbuild.source_digest(REPO / "stubs")
     for entry in record["stubs"].values():
         assert hashlib.sha256(stubs[entry["file"]]).hexdigest() == entry["sha256"]
@@ -256,8 +262,7 @@ def test_installed_wheel_cross_builds_all_five_targets_without_a_compiler(venv, 
 
 def test_offline_build_from_the_sdist_gives_the_same_stub_bytes(dists, offline_wheel):
     first, second = _stubs_in_wheel(dists["wheel"]), _stubs_in_wheel(offline_wheel)
-    assert set(first) == set(second) == {stubbuild.RECORD} | {f"bundler-stub-{k}" + (".exe" if "windows" in k else "")
-                                                              for k in STUB_KEYS}
+    assert set(first) == set(second) == {stubbuild.RECORD} | PROGRAM_FILES
     digests = {n: hashlib.sha256(b).hexdigest() for n, b in first.items()}
     assert digests == {n: hashlib.sha256(b).hexdigest() for n, b in second.items()}
     # and `make stubs` in this checkout (a third directory) made the same bytes, when its sources are these

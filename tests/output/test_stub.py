@@ -500,8 +500,32 @@ def test_the_packaged_stub_matches_its_record_and_the_sources(stub):
     assert record["zig_version"] == stubmod.ZIG_VERSION
     assert record["source_sha256"] == stubbuild.source_digest(stubmod.STUB_SOURCES)
     assert set(record["stubs"]) == {k.key for k in stubbuild.ALL_KINDS} == {
-        "linux-x86_64", "linux-aarch64", "windows-x86_64-console", "windows-x86_64-gui", "macos-arm64", "macos-x86_64"}
+        "linux-x86_64", "linux-aarch64", "windows-x86_64-console", "windows-x86_64-gui", "macos-arm64", "macos-x86_64",
+        "launcher-windows-x86_64-console", "launcher-windows-x86_64-gui"}
     assert stub.stat().st_size < 400_000
+    assert {e["program"] for e in record["stubs"].values()} == {"stub", "launcher"}
+
+
+def test_the_packaged_launchers_match_their_record(tmp_path):
+    """Windows' entry launchers are packaged, checked on use and recorded like the stubs."""
+    record = stubmod.packaged_record()
+    for gui, variant in ((False, "console"), (True, "gui")):
+        launcher = stubmod.launcher_for("windows-x86_64", cache_dir=tmp_path, gui=gui)
+        entry = record["stubs"][f"launcher-windows-x86_64-{variant}"]
+        assert launcher.prebuilt and launcher.program == "launcher" and launcher.variant == variant
+        assert launcher.path.name == entry["file"] == f"bundler-launcher-windows-x86_64-{variant}.exe"
+        assert launcher.sha256 == entry["sha256"] == hashlib.sha256(launcher.path.read_bytes()).hexdigest()
+        assert entry["size"] < 200_000
+    with pytest.raises(StubError, match="no entry launcher for target linux-x86_64"):
+        stubmod.launcher_for(TARGET, cache_dir=tmp_path)
+
+
+def test_a_damaged_packaged_launcher_is_refused(tmp_path):
+    packaged = Path(shutil.copytree(stubmod.PACKAGED, tmp_path / "_stubs"))
+    path = packaged / "bundler-launcher-windows-x86_64-gui.exe"
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(StubError, match=r"bundler-launcher-windows-x86_64-gui.exe: the packaged launcher is damaged"):
+        stubmod.launcher_for("windows-x86_64", gui=True, cache_dir=tmp_path, packaged=packaged, sources=tmp_path / "none")
 
 
 @pytest.mark.slow  # compiles a stub with Zig
@@ -528,6 +552,10 @@ def test_rebuild_is_only_on_request(stub, stub_cache):
     rebuilt = stubmod.stub_for(TARGET, cache_dir=stub_cache, rebuild=True)
     assert not rebuilt.prebuilt and rebuilt.path != stub
     assert rebuilt.sha256 == hashlib.sha256(stub.read_bytes()).hexdigest()  # same sources, same Zig: same bytes
+    # the entry launcher compiles through the same path (a few seconds: no libzstd), to the packaged bytes
+    launcher = stubmod.launcher_for("windows-x86_64", cache_dir=stub_cache, rebuild=True)
+    assert not launcher.prebuilt and launcher.path.name == "bundler-launcher-windows-x86_64-console.exe"
+    assert launcher.sha256 == stubmod.launcher_for("windows-x86_64", cache_dir=stub_cache).sha256
 
 
 def test_rebuild_without_sources_says_so(stub_cache, tmp_path):

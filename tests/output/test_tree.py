@@ -9,11 +9,13 @@ import pytest
 
 from bundler.errors import OutputError
 from bundler.output.tree import (
+    add_entry_launchers,
     atomic_path,
     read_archive_names,
     write_archive,
     write_dir,
 )
+from bundler.platforms import WINDOWS
 
 
 def _tree(root: Path) -> Path:
@@ -76,3 +78,19 @@ def test_unwritable_output_dir(tmp_path):
     blocker.write_text("")
     with pytest.raises(OutputError, match="output directory .*file/x"):
         write_dir(_tree(tmp_path / "a"), blocker / "x" / "rt")
+
+
+def test_entry_launchers_are_copies_next_to_the_scripts(tmp_path):
+    launcher = tmp_path / "bundler-launcher.exe"
+    launcher.write_bytes(b"MZ launcher")
+    root = tmp_path / "rt"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "hi").write_text("script")
+    (root / "bin" / "hi.exe").symlink_to(launcher)  # a link (as into a cache) is replaced, never written through
+    assert add_entry_launchers(root, launcher, ["hi", "other"], WINDOWS, "python.exe") == ["bin/hi.exe", "bin/other.exe"]
+    for name in ("hi.exe", "other.exe"):
+        path = root / "bin" / name
+        assert not path.is_symlink() and path.read_bytes() == b"MZ launcher"
+    assert launcher.read_bytes() == b"MZ launcher"
+    with pytest.raises(OutputError, match=r"run python\.exe at its root"):
+        add_entry_launchers(root, launcher, ["hi"], WINDOWS, "bin/python.exe")
