@@ -89,6 +89,10 @@ def _build(work: Path, base: Path, lock: Path, entry: str, cache: Path, *formats
     return build
 
 
+def _output(build: dict, fmt: str) -> Path:
+    return Path(next(o["path"] for o in build["outputs"] if o["format"] == fmt))
+
+
 @pytest.fixture(scope="module", params=[CP311, CP313], ids=lambda r: r.cpython)
 def stdlib_build(request, tmp_path_factory, embed_cache, build_cache) -> tuple[EmbedRelease, dict]:
     release: EmbedRelease = request.param
@@ -96,14 +100,13 @@ def stdlib_build(request, tmp_path_factory, embed_cache, build_cache) -> tuple[E
     wheel = make_wheel(work / "wheels", "winapp", "1.0", files=STDLIB_APP,
                        entry_points={"console_scripts": {"winapp": "winapp.cli:main"}})
     lock = write_pylock(work / "pylock.toml", [wheel])
-    return release, _build(work, embeddable(release, embed_cache), lock, "winapp", build_cache, "onefile")
+    return release, _build(work, embeddable(release, embed_cache), lock, "winapp", build_cache, "onefile", "dir")
 
 
 def test_stdlib_app_runs_on_the_real_base(stdlib_build, wine):
     release, build = stdlib_build
     assert build["python"] == release.cpython
-    (out,) = build["outputs"]
-    artifact = Path(out["path"])
+    artifact = _output(build, "onefile")
     assert payload.read_manifest(artifact).target == "windows-x86_64"
     proc = run_wine(artifact, "two words", "ünï €", "--exit=7", env=wine, timeout=300)
     stdout = proc.stdout.decode("utf-8", "replace")
@@ -119,15 +122,27 @@ def test_nothing_of_the_system_set_is_vendored(stdlib_build, tmp_path):
     _release, build = stdlib_build
     assert build["vendored"] == []  # msi.dll (3.11's _msi.pyd) and the rest are Windows' own
     tree = tmp_path / "tree"
-    payload.extract(Path(build["outputs"][0]["path"]), tree)
+    payload.extract(_output(build, "onefile"), tree)
     pe = pefile.PE(str(tree / "_ssl.pyd"))
     assert {e.dll.decode().lower() for e in pe.DIRECTORY_ENTRY_IMPORT} >= {"libssl-3.dll", "libcrypto-3.dll"}
+
+
+def test_the_runtime_directory_starts_by_its_launcher(stdlib_build, wine, tmp_path):
+    release, build = stdlib_build
+    tree = tmp_path / "moved"  # relocatable: a copy elsewhere starts the same way
+    shutil.copytree(_output(build, "dir"), tree, symlinks=True)
+    proc = run_wine(tree / "bin" / "winapp.exe", "two words", "ünï €", "--exit=5", env=wine, timeout=300, cwd=tmp_path)
+    stdout = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 5, (stdout, proc.stderr.decode("utf-8", "replace"))
+    report = json.loads(stdout.strip().splitlines()[-1])
+    assert report["argv"] == ["two words", "ünï €", "--exit=5"] and report["version"] == release.cpython
+    assert report["executable"].lower().endswith("\\moved\\python.exe"), report["executable"]
 
 
 def test_signed_artifact_runs_and_verifies(stdlib_build, wine, tmp_path):
     _release, build = stdlib_build
     signed = tmp_path / "winapp.exe"
-    shutil.copyfile(build["outputs"][0]["path"], signed)
+    shutil.copyfile(_output(build, "onefile"), signed)
     cert = make_signing_cert(tmp_path / "cert")
     sign_file(signed, cert.pfx, "winapp", env={PASSWORD_ENV: cert.password})
     osslsigncode_verify(signed, cert)
@@ -149,7 +164,7 @@ def numpy_build(tmp_path_factory, embed_cache, build_cache) -> dict:
 
 def test_delvewheel_dlls_stay_where_the_wheel_put_them(numpy_build):
     assert numpy_build["vendored"] == []
-    tree = Path(next(o["path"] for o in numpy_build["outputs"] if o["format"] == "dir"))
+    tree = _output(numpy_build, "dir")
     blas = [p.relative_to(tree).as_posix() for p in tree.rglob("*") if "openblas" in p.name.lower()]
     assert len(blas) == 1 and blas[0].startswith("Lib/site-packages/numpy.libs/libopenblas64_"), blas
     pyd = next(tree.rglob("_multiarray_umath.cp311-win_amd64.pyd"))
@@ -158,7 +173,7 @@ def test_delvewheel_dlls_stay_where_the_wheel_put_them(numpy_build):
 
 
 def test_numpy_linalg_runs_under_wine(numpy_build, wine):
-    artifact = Path(next(o["path"] for o in numpy_build["outputs"] if o["format"] == "onefile"))
+    artifact = _output(numpy_build, "onefile")
     proc = run_wine(artifact, env=wine, timeout=300)
     stdout = proc.stdout.decode("utf-8", "replace")
     assert proc.returncode == 0, (stdout, proc.stderr.decode("utf-8", "replace"))
