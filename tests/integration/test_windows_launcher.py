@@ -150,3 +150,13 @@ def test_the_python_is_not_the_host_one(builds):
     data = (builds["console"] / "bin" / "hi.exe").read_bytes()
     for p in (str(builds["console"]), sys.prefix, str(Path.home())):
         assert p.encode() not in data and p.encode("utf-16-le") not in data
+
+
+def test_started_from_cmd_by_its_entry_name(builds, wine):
+    """`bin\\hi` typed in cmd.exe starts bin\\hi.exe (PATHEXT), and the app sees what was typed as argv[0]."""
+    root = builds["console"]
+    code, out, err = _run(Path("cmd"), "/c", "bin\\hi", "two words", "--exit", "4", wine=wine, cwd=root)
+    assert code == 4, (out, err)
+    args, values = _report(out)
+    assert args == ["-I", winpath(root / "bin" / "hi"), "two words", "--exit", "4"]
+    assert values["BUNDLER_ARGV0"] == "bin\\hi"
