@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := .apt-installed
-APT_PACKAGES := strace busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-base ncurses-term pypy3 desktop-file-utils python3-tk xvfb fonts-dejavu-core wine wine64 qemu-user-static binfmt-support osslsigncode openssl
+APT_PACKAGES := strace busybox-static libyaml-dev python3.11 binutils zstd ca-certificates ncurses-base ncurses-term pypy3 desktop-file-utils python3-tk xvfb fonts-dejavu-core wine wine64 qemu-user-static binfmt-support osslsigncode openssl chromium
 PYTEST_ARGS ?=
 
 STUB_RECORD := bundler/_stubs/stubs.json

@@ -75,6 +75,9 @@ def cli() -> None:
               help="Sign the Windows single file (Authenticode) with the certificate and key in the PKCS#12 file "
                    "PFX, using osslsigncode; the password is read from $BUNDLER_SIGN_PASSWORD. No timestamp. "
                    "Windows targets only.")
+@click.option("--report", is_flag=True, default=None,
+              help="Also write <name>-<version>-<target>.report.html beside the outputs: a page of what the runtime "
+                   "holds (treemap, largest files, vendored libraries, wheels), what it costs and where it came from.")
 @click.option("--compression-level", type=int, metavar="N", help="zstd level for onefile and archive, 1-22 (default 9; 19 is ~13% smaller, ~20x slower).")
 @click.option("-v", "--verbose", count=True, help="More detail (every file fetched, library vendored); tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -110,6 +113,8 @@ def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **
             click.echo(summary_text(summary, verbose=verbose > 0, color=reporter.color), err=True)
             for out in result.outputs:
                 click.echo(str(out))
+            if result.report is not None:
+                click.echo(str(result.report))
 
 
 @cli.command()
@@ -164,6 +169,8 @@ def build_summary(formats: tuple[str, ...], result) -> dict:
         ],
         "timings": {stage: round(seconds, 3) for stage, seconds in result.timings},
     }
+    if result.report is not None:
+        summary["report"] = str(result.report)
     if result.onefile is not None:
         packed = result.onefile.packed
         summary["layers"] = [
@@ -196,6 +203,8 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
     if s.get("excluded"):
         lines.append(f"  {'excluded':<9} {', '.join(s['excluded'])} (left unresolved by --exclude-lib: what needs "
                      "them must cope without)")
+    if s.get("report"):
+        lines.append(f"  {'report':<9} {s['report']}")
     lines.append(f"  {'time':<9} " + ", ".join(f"{k} {v:.1f} s" for k, v in s["timings"].items()))
     return "\n".join(lines)
 
@@ -206,8 +215,13 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
               help="Single file: check the payload hash, every frame and every entry. Archive: read every "
                    "entry (zstd checksums). Directory: check the interpreter and every entry point are there.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--report", is_flag=True,
+              help="Single file: write its build report, the page bundler build --report writes (without the "
+                   "build's timings), beside it as <name>-<version>-<target>.report.html, or to --output.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="With --report: write the page to FILE.")
 @click.option("-v", "--verbose", count=True, help="Tracebacks on errors.")
-def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
+def inspect(artifact: Path, verify: bool, as_json: bool, report: bool, output: Path | None, verbose: int) -> None:
     """Show what ARTIFACT holds: a single file, a runtime directory or a .tar.zst runtime archive.
 
     Manifest, layers, sizes, entry points.
@@ -218,6 +232,11 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
     from bundler.output.manifest import parse
 
     VERBOSITY.set(1 + verbose)
+    if output is not None and not report:
+        raise click.UsageError("--output is for --report")
+    if report:
+        _inspect_report(artifact, output)
+        return
     if artifact.is_dir() or artifact.name.endswith(".tar.zst"):
         _inspect_runtime(artifact, verify, as_json)
         return
@@ -250,6 +269,19 @@ def inspect(artifact: Path, verify: bool, as_json: bool, verbose: int) -> None:
     if verify:
         lines.append("verified: payload, every frame and every entry are intact")
     click.echo("\n".join(lines))
+
+
+def _inspect_report(artifact: Path, output: Path | None) -> None:
+    """``inspect --report``: the build report of a single file, made from its manifest and payload."""
+    from bundler import buildreport
+    from bundler.errors import ConfigError
+
+    if artifact.is_dir() or artifact.name.endswith(".tar.zst"):
+        raise ConfigError(f"{artifact}: --report reads a single file; a runtime directory or archive has no "
+                           "payload to measure (build it with --report instead)")
+    dest = output or artifact.parent / buildreport.report_name(artifact.name)
+    data = buildreport.of_single_file(artifact)
+    click.echo(str(buildreport.write(data, dest)))
 
 
 def _manifest_head(manifest: Manifest, kind: str) -> list[str]:

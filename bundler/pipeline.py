@@ -13,6 +13,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from bundler import buildreport
 from bundler.base.load import load_base
 from bundler.base.model import BaseInterpreter
 from bundler.base.target import Target, target_for
@@ -20,13 +21,22 @@ from bundler.binfmt.interface import BinaryFormat, BinaryInfo, lief_log
 from bundler.config.spec import BundleSpec
 from bundler.deps.fetch import fetch_all
 from bundler.deps.gui import gui_reason
-from bundler.deps.lock import DirectoryRef, read_lock
+from bundler.deps.lock import DirectoryRef, WheelRef, read_lock
 from bundler.deps.options import FetchOptions
 from bundler.digest import sha256_file
 from bundler.errors import ConfigError, InterpreterError
 from bundler.output import payload
 from bundler.output.layers import build_layer_map
-from bundler.output.manifest import App, Build, Manifest, Python
+from bundler.output.manifest import (
+    App,
+    Build,
+    Contents,
+    LeftOut,
+    Manifest,
+    Python,
+    VendoredRecord,
+    WheelRecord,
+)
 from bundler.output.onefile import OnefileResult, write_onefile
 from bundler.output.sign import find_osslsigncode, sign_file
 from bundler.output.stub import Stub, launcher_for, stub_for
@@ -54,7 +64,7 @@ from bundler.runtime.install import (
     installed_versions,
     write_entries,
 )
-from bundler.runtime.stage import StagedRuntime, stage
+from bundler.runtime.stage import WHY_DEP_TESTS, StagedRuntime, stage
 from bundler.runtime.testdirs import SuitesLeftOut
 
 
@@ -69,6 +79,8 @@ class BuildResult:
     wheels: tuple[str, ...]
     timings: tuple[tuple[str, float], ...] = field(default=())
     onefile: OnefileResult | None = None
+    #: the build report (--report), beside the outputs
+    report: Path | None = None
 
 
 def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | None = None) -> dict[str, BinaryInfo]:
@@ -134,7 +146,7 @@ def relocate_runtime(
         resolver=kit.inside_resolver,
         check_paths=kit.check_paths,
         floor=kit.floor,
-        vendored=tuple(lib.dest for lib in plan.vendored),
+        vendored=tuple((lib.dest, str(lib.source)) for lib in plan.vendored),
         rewritten=len(plan.edits),
         check=check_rewritten,
         exclude=exclude,
@@ -197,7 +209,9 @@ def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root
                                 f"{counted(len(rel.vendored), 'library')} vendored" + _tests_note(left_out))
         if left_out.kept:
             report.detail("install", f"tests kept (the package's own code imports them): {', '.join(left_out.kept)}")
-        full = basecache.BaseRuntime(base.staged, merge_reports(base.relocation, rel))
+        tests = ((WHY_DEP_TESTS, left_out.files, left_out.size),) if left_out.files else ()
+        full = basecache.BaseRuntime(dataclasses.replace(base.staged, left_out=base.staged.left_out + tests),
+                                     merge_reports(base.relocation, rel))
         basecache.save(spec.cache_dir, key, full)
         return full
 
@@ -288,8 +302,23 @@ def _launcher_for(spec: BundleSpec, target: Target, report: Reporter) -> Stub:
                         progress=progress)
 
 
+def wheel_records(items, wheels) -> tuple[WheelRecord, ...]:
+    """What the manifest says of each installed wheel: the lock's sha256 (a hashed requirement: the
+    file's, which the lock allows); a wheel built from a project directory has none to give."""
+    out = []
+    for item, wheel in zip(items, wheels, strict=True):
+        if isinstance(item, DirectoryRef):
+            sha = None
+        elif isinstance(item, WheelRef) and item.sha256:
+            sha = item.sha256
+        else:
+            sha = sha256_file(wheel.path)
+        out.append(WheelRecord(str(canonicalize_name(wheel.name)), wheel.version, wheel.path.name, sha))
+    return tuple(sorted(out, key=lambda w: w.name))
+
+
 def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, interp: BaseInterpreter,
-                   rel: RelocationReport, version: str) -> Manifest:
+                   rel: RelocationReport, version: str, wheels: tuple[WheelRecord, ...] = ()) -> Manifest:
     """What every output says about itself (the single file adds its stub and payload; FORMAT.md)."""
     from bundler import __version__
 
@@ -304,15 +333,26 @@ def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, inte
         gui=spec.gui,
         build=Build(__version__, source_date_epoch()),
         excluded_libraries=tuple(rel.excluded),
+        contents=Contents(
+            wheels=wheels,
+            vendored_libraries=tuple(VendoredRecord(dest, src) for dest, src in rel.origins),
+            left_out=tuple(LeftOut(why, files, size) for why, files, size in staged.left_out),
+        ),
+    )
+
+
+def _layer_map(spec: BundleSpec, staged: StagedRuntime, app_dists: set[str]):
+    """Which payload layer each file of *staged* goes to (the app's own launchers are the app's)."""
+    return build_layer_map(
+        staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
     )
 
 
 def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], report: Reporter,
-             stub: Stub) -> OnefileResult:
-    layer_map = build_layer_map(
-        staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
-    )
-    manifest = dataclasses.replace(_manifest_core(spec, staged, target, interp, rel, version), stub=stub.record())
+             stub: Stub, wheels: tuple[WheelRecord, ...]) -> OnefileResult:
+    layer_map = _layer_map(spec, staged, app_dists)
+    manifest = dataclasses.replace(_manifest_core(spec, staged, target, interp, rel, version, wheels),
+                                   stub=stub.record())
     result = write_onefile(
         staged.root,
         spec.output_dir / target.os.executable(f"{spec.name}-{version}-{target.name}"),
@@ -330,6 +370,18 @@ def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], re
         result = dataclasses.replace(result, size=result.path.stat().st_size)
         report.stage("sign", f"signed {result.path.name} with {spec.sign.name} (Authenticode, sha256, no timestamp)")
     return result
+
+
+def _report_data(spec, staged, target, interp, rel, version, apps, records, onefile: OnefileResult | None,
+                 timings) -> buildreport.ReportData | None:
+    """What --report shows, read now from the single file (or the tree, without one); None without --report."""
+    if not spec.report:
+        return None
+    if onefile is not None:
+        return buildreport.of_single_file(onefile.path, root=staged.root, timings=tuple(timings))
+    layer_map = _layer_map(spec, staged, apps)
+    manifest = _manifest_core(spec, staged, target, interp, rel, version, records)
+    return buildreport.of_tree(staged.root, manifest, layer_map, timings=tuple(timings))
 
 
 def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
@@ -395,7 +447,8 @@ def _published(result: BuildResult, staging: Path, output_dir: Path) -> BuildRes
         return output_dir / path.relative_to(staging)
 
     onefile = dataclasses.replace(result.onefile, path=moved(result.onefile.path)) if result.onefile else None
-    return dataclasses.replace(result, outputs=tuple(moved(p) for p in result.outputs), onefile=onefile)
+    return dataclasses.replace(result, outputs=tuple(moved(p) for p in result.outputs), onefile=onefile,
+                               report=moved(result.report) if result.report else None)
 
 
 def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
@@ -495,15 +548,18 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         version = _version_for(spec, staged, apps, report)
         outputs: list[Path] = []
         # the single file packs the tree as it is; then a directory or archive also gets its manifest file
-        onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub)
+        records = wheel_records(items, wheels)
+        onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub, records)
                    if "onefile" in spec.formats else None)
+        # the report reads the tree as the single file packed it (before a directory's launchers join it)
+        page = _report_data(spec, staged, target, interp, rel, version, apps, records, onefile, timings)
         if {"dir", "archive"} & set(spec.formats):
             # only a directory or archive starts from bin/ (the single file is its own launcher)
             if launcher is not None:
                 written = add_entry_launchers(root, launcher.path, (n for n, _v in spec.entries), target.os,
                                               staged.python)
                 report.detail("launcher", f"{', '.join(written)} from {launcher.path}")
-            write_runtime_manifest(root, _manifest_core(spec, staged, target, interp, rel, version))
+            write_runtime_manifest(root, _manifest_core(spec, staged, target, interp, rel, version, records))
         for fmt in spec.formats:
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / (f"{spec.name}-{target.name}" if several else spec.name)))
@@ -518,6 +574,12 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
                 raise ConfigError(f"format {fmt!r} is not supported")
             report.detail("output", str(outputs[-1]))
         lap("output")
+        report_path = None
+        if page is not None:
+            report_path = buildreport.write(page, spec.output_dir / buildreport.report_name(
+                f"{spec.name}-{version}-{target.name}"))
+            report.stage("report", f"{report_path.name}: {counted(len(page.items), 'entry', 'entries')}, "
+                                   f"{counted(len(page.libraries), 'vendored library', 'vendored libraries')}")
     return BuildResult(
         name=spec.name,
         version=version,
@@ -528,4 +590,5 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         wheels=tuple(w.path.name for w in wheels),
         timings=tuple(timings),
         onefile=onefile,
+        report=report_path,
     )

@@ -88,6 +88,54 @@ class Payload:
 
 
 @dataclass(frozen=True)
+class WheelRecord:
+    """A wheel installed into the runtime: from the lock (*sha256* is the lock's) or built from the
+    project (*sha256* None: a local build's bytes are not pinned by anything)."""
+
+    name: str
+    version: str
+    file: str
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class VendoredRecord:
+    """A library relocation copied in from the build machine: where it is now, where it came from."""
+
+    path: str  # relative to the runtime root
+    origin: str  # the build machine's file
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """What the build left out of the runtime on purpose, by one rule (the report shows it)."""
+
+    what: str
+    files: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Contents:
+    """Where the runtime's parts came from: the build report's and inspect's record of them."""
+
+    wheels: tuple[WheelRecord, ...] = ()
+    vendored_libraries: tuple[VendoredRecord, ...] = ()
+    left_out: tuple[LeftOut, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.wheels or self.vendored_libraries or self.left_out)
+
+    def to_json(self) -> dict:
+        return {
+            "wheels": [{"name": w.name, "version": w.version, "file": w.file, "sha256": w.sha256}
+                       for w in self.wheels],
+            "vendored_libraries": [{"path": v.path, "origin": v.origin} for v in self.vendored_libraries],
+            "left_out": [{"what": l.what, "files": l.files, "size": l.size} for l in self.left_out],
+        }
+
+
+@dataclass(frozen=True)
 class Manifest:
     app: App
     target: str
@@ -99,6 +147,7 @@ class Manifest:
     gui: bool = False
     build: Build | None = None
     excluded_libraries: tuple[str, ...] = ()
+    contents: Contents = Contents()
     stub: StubRecord | None = None  # the single file only
     payload: Payload | None = None  # the single file only
     format: int = FORMAT_VERSION
@@ -126,6 +175,8 @@ class Manifest:
             out["build"] = {"bundler": self.build.bundler, "source_date_epoch": self.build.source_date_epoch}
         if self.excluded_libraries:  # only then: other artifacts keep their bytes
             out["excluded_libraries"] = list(self.excluded_libraries)
+        if self.contents:
+            out["contents"] = self.contents.to_json()
         if self.stub is not None:
             s = self.stub
             out["stub"] = {"target": s.target, "variant": s.variant, "sha256": s.sha256, "zig": s.zig,
@@ -194,7 +245,7 @@ def _no_constant(name: str) -> object:
 
 
 _KNOWN = {"format", "app", "target", "glibc_floor", "macos_minimum", "python", "entry_points", "default_entry",
-          "gui", "build", "excluded_libraries", "stub", "payload", "uncompressed_size", "file_count", "layers"}
+          "gui", "build", "excluded_libraries", "contents", "stub", "payload", "uncompressed_size", "file_count", "layers"}
 _PAYLOAD_KEYS = ("payload", "uncompressed_size", "file_count", "layers")
 
 
@@ -231,10 +282,28 @@ def parse(data: Mapping[str, object], where: str, *, payload_length: int | None 
         gui=bool(top.optional("gui", _Node.boolean)),
         build=build,
         excluded_libraries=tuple(n.text() for n in top.optional("excluded_libraries", _Node.array) or ()),
+        contents=top.optional("contents", _contents) or Contents(),
         stub=stub,
         payload=None if payload_length is None else _payload(top, payload_length),
         extra={k: v for k, v in data.items() if k not in _KNOWN},
     )
+
+
+def _contents(node: _Node) -> Contents:
+    return Contents(
+        wheels=tuple(WheelRecord(w["name"].text(), w["version"].text(), w["file"].text(),
+                                 w.optional("sha256", _Node.hex64))
+                     for w in _array(node, "wheels")),
+        vendored_libraries=tuple(VendoredRecord(v["path"].path(), v["origin"].text())
+                                 for v in _array(node, "vendored_libraries")),
+        left_out=tuple(LeftOut(l["what"].text(), l["files"].size(), l["size"].size())
+                       for l in _array(node, "left_out")),
+    )
+
+
+def _array(node: _Node, name: str) -> list[_Node]:
+    """The array *name* of *node*; absent or null: empty."""
+    return node[name].array() if node.obj().get(name) is not None else []
 
 
 def _payload(top: _Node, payload_length: int) -> Payload:

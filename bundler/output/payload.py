@@ -483,6 +483,10 @@ class StreamedEntry:
     path: str
     target: str | None  # symlinks
     chunks: Iterator[bytes]
+    #: bytes the entry takes in its frame, uncompressed: header, path and data
+    stored: int = 0
+    #: the frame it is in, counted from 0 across the whole payload
+    frame: int = 0
 
 
 class _Slice:
@@ -504,6 +508,7 @@ def iter_entries(path: Path, manifest: Manifest, trailer: Trailer,
     Each frame's SHA-256 is checked before zstd reads a byte of it; *payload_digest* (a hash's
     ``update``), if given, is fed every compressed byte in payload order."""
     dctx = zstandard.ZstdDecompressor()
+    index = 0
     with open(path, "rb") as f:
         for layer in _payload_of(path, manifest).layers:
             for fr in layer.frames:
@@ -518,10 +523,11 @@ def iter_entries(path: Path, manifest: Manifest, trailer: Trailer,
                     raise PayloadError(f"{path}: layer {layer.name} frame at {fr.offset} is damaged (sha256 mismatch)")
                 f.seek(start)
                 reader = dctx.stream_reader(_Slice(f, fr.length), read_across_frames=True)
-                yield from _frame_entries(reader, fr, f"{path}: layer {layer.name} frame at {fr.offset}")
+                yield from _frame_entries(reader, fr, f"{path}: layer {layer.name} frame at {fr.offset}", index)
+                index += 1
 
 
-def _frame_entries(reader, fr: Frame, where: str) -> Iterator[StreamedEntry]:
+def _frame_entries(reader, fr: Frame, where: str, index: int = 0) -> Iterator[StreamedEntry]:
     got = 0
 
     def read(n: int) -> bytes:
@@ -566,7 +572,7 @@ def _frame_entries(reader, fr: Frame, where: str) -> Iterator[StreamedEntry]:
         except PayloadError as exc:
             raise PayloadError(f"{where}: {exc}") from None
         chunks = _data(exactly, dlen if kind == FILE else 0)
-        yield StreamedEntry(kind, mode & 0o777, name, target, chunks)
+        yield StreamedEntry(kind, mode & 0o777, name, target, chunks, HEADER.size + plen + dlen, index)
         for _ in chunks:  # what the reader left unread
             pass
         if kind == DIR and dlen:

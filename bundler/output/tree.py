@@ -37,13 +37,22 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+#: the build report beside the outputs (bundler.buildreport): known by its suffix and this mark in its head
+REPORT_SUFFIX = ".report.html"
+REPORT_MARK = '<meta name="generator" content="bundler build report">'
+
+
 def is_bundler_output(path: Path) -> bool:
     """Whether *path* is something bundler wrote: a single file (its trailer), a runtime directory or
-    ``.tar.zst`` (its ``bundler.json``). A look-alike (a virtualenv has ``bin/python3`` too) is not."""
+    ``.tar.zst`` (its ``bundler.json``), a build report (its mark). A look-alike (a virtualenv has
+    ``bin/python3`` too) is not."""
     from bundler.output.payload import read_trailer
 
     if path.is_symlink():
         return False
+    if path.name.endswith(REPORT_SUFFIX) and path.is_file():
+        with open(path, "rb") as f:
+            return REPORT_MARK.encode() in f.read(1024)
     if path.is_dir():
         return (path / RUNTIME_MANIFEST).is_file()
     try:

@@ -72,6 +72,8 @@ class RelocationReport:
     macos_minimum: str | None = None
     #: libraries left unresolved on purpose (--exclude-lib): the binaries that need them may fail to load
     excluded: tuple[str, ...] = ()
+    #: (vendored path, the build machine's file it was copied from), for every entry of *vendored*
+    origins: tuple[tuple[str, str], ...] = ()
 
 
 def is_excluded(needed: str, exclude: Iterable[str]) -> bool:

@@ -35,7 +35,7 @@ def verify(
     resolver: Resolver,
     check_paths: PathCheck = no_path_check,
     floor: FloorOf = no_floor,
-    vendored: Iterable[str] = (),
+    vendored: Iterable[tuple[str, str]] = (),
     rewritten: int = 0,
     check: Callable[[str], None] | None = None,
     exclude: tuple[str, ...] = (),
@@ -69,7 +69,8 @@ def verify(
     floors = floor(root, binaries)
     return RelocationReport(
         binaries=len(binaries),
-        vendored=tuple(vendored),
+        vendored=tuple(dest for dest, _src in vendored),
+        origins=tuple(sorted(vendored)),
         rewritten=rewritten,
         system=tuple(sorted(system)),
         glibc_floor=floors.glibc,

@@ -94,10 +94,12 @@ def _from_meta(meta: dict, root: Path) -> BaseRuntime:
     s = dict(meta["staged"])
     s["origins"] = tuple((rel, Path(src)) for rel, src in s["origins"])
     s["build_prefixes"] = tuple(s["build_prefixes"])
+    s["left_out"] = tuple((why, files, size) for why, files, size in s.get("left_out", ()))
     r = dict(meta["relocation"])
     r["vendored"] = tuple(r["vendored"])
     r["system"] = tuple(r["system"])
     r["excluded"] = tuple(r.get("excluded", ()))
+    r["origins"] = tuple((dest, src) for dest, src in r.get("origins", ()))
     return BaseRuntime(StagedRuntime(root=root, **s), RelocationReport(**r))
 
 

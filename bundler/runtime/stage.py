@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,63 @@ class StagedRuntime:
     origins: tuple[tuple[str, Path], ...]
     #: build-machine paths that the copied text files may mention
     build_prefixes: tuple[str, ...]
+    #: what the copy left out, by rule: (what, files, bytes) (the build report shows it)
+    left_out: tuple[tuple[str, int, int], ...] = ()
+
+
+#: the rules of what staging leaves out, as the build report names them
+WHY_STDLIB_TESTS = "standard library tests and tools (test, idlelib, ensurepip, turtledemo, ...)"
+WHY_BASE_SITE = "the base interpreter's own site-packages"
+WHY_BYTECODE = "the base's byte code (__pycache__: compiled again for the runtime)"
+WHY_STATIC = "static libraries (*.a, *.lib) and build configuration (config-X.Y)"
+WHY_TEST_MODULES = "CPython's test extension modules (_testcapi, xxlimited, ...)"
+WHY_TK = "tkinter with Tcl/Tk (not a GUI app: --gui keeps them)"
+WHY_TCL_EXTRAS = "Tcl/Tk demos and tests"
+WHY_WINDOWS_EXTRAS = "headers, import libraries, debug symbols, docs and tools of the Windows base"
+WHY_DEP_TESTS = "the dependencies' own test suites (--keep-tests ships them)"
+
+
+def _du(path: str) -> tuple[int, int]:
+    """(files, bytes) under *path* (a file: itself); symlinks count as nothing."""
+    if os.path.islink(path):
+        return 0, 0
+    if not os.path.isdir(path):
+        return 1, os.path.getsize(path)
+    files = size = 0
+    for dirpath, _dirs, names in os.walk(path):
+        for n in names:
+            full = os.path.join(dirpath, n)
+            if not os.path.islink(full):
+                files += 1
+                size += os.path.getsize(full)
+    return files, size
+
+
+class Tally:
+    """What a copy leaves out, added up per rule."""
+
+    def __init__(self) -> None:
+        self._by: dict[str, tuple[int, int]] = {}
+
+    def add(self, why: str, path: str) -> None:
+        files, size = _du(path)
+        old = self._by.get(why, (0, 0))
+        self._by[why] = (old[0] + files, old[1] + size)
+
+    def records(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple((why, f, n) for why, (f, n) in sorted(self._by.items()) if f)
+
+
+def tallied(reasons: Callable[[str, list[str]], dict[str, str]], tally: Tally) -> Callable[[str, list[str]], set[str]]:
+    """A :func:`copy_tree` ignore function from *reasons* (name → why it is left out) that tallies them."""
+
+    def ignore(dirpath: str, names: list[str]) -> set[str]:
+        why = reasons(dirpath, names)
+        for name, reason in why.items():
+            tally.add(reason, os.path.join(dirpath, name))
+        return set(why)
+
+    return ignore
 
 
 def choose_sitepackages(interp: BaseInterpreter) -> str:
@@ -83,17 +141,24 @@ def choose_sitepackages(interp: BaseInterpreter) -> str:
     return rels[0]
 
 
-def _ignored(src_dir: str, names: list[str], stdlib: str, tk: bool = True) -> set[str]:
+def _pruned(src_dir: str, names: list[str], stdlib: str, tk: bool = True) -> dict[str, str]:
+    """The standard library's *names* in *src_dir* that staging leaves out, each with the reason."""
     rel_dir = os.path.relpath(src_dir, stdlib)
-    out: set[str] = set()
-    dirs = PRUNE_DIRS if tk else PRUNE_DIRS + TK_STDLIB
-    dynload = PRUNE_DYNLOAD if tk else PRUNE_DYNLOAD + TK_DYNLOAD
+    out: dict[str, str] = {}
     for name in names:
         rel = os.path.normpath(os.path.join(rel_dir, name))
-        if rel in dirs or any(fnmatch.fnmatch(name, g) for g in PRUNE_GLOBS):
-            out.add(name)
-        elif rel_dir == "lib-dynload" and any(fnmatch.fnmatch(name, g) for g in dynload):
-            out.add(name)
+        if rel in ("site-packages", "dist-packages"):
+            out[name] = WHY_BASE_SITE
+        elif rel in PRUNE_DIRS:
+            out[name] = WHY_STDLIB_TESTS
+        elif not tk and rel in TK_STDLIB:
+            out[name] = WHY_TK
+        elif any(fnmatch.fnmatch(name, g) for g in PRUNE_GLOBS):
+            out[name] = WHY_STATIC if name.endswith(".a") or name.startswith("config-") else WHY_BYTECODE
+        elif rel_dir == "lib-dynload" and any(fnmatch.fnmatch(name, g) for g in PRUNE_DYNLOAD):
+            out[name] = WHY_TEST_MODULES
+        elif rel_dir == "lib-dynload" and not tk and any(fnmatch.fnmatch(name, g) for g in TK_DYNLOAD):
+            out[name] = WHY_TK
     return out
 
 
@@ -126,7 +191,7 @@ def copy_tree(src: Path, dest: Path, ignore) -> None:
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
 
 
-def copy_tcltk(interp: BaseInterpreter, root: Path) -> tuple[str, ...]:
+def copy_tcltk(interp: BaseInterpreter, root: Path, tally: Tally | None = None) -> tuple[str, ...]:
     """Copy the base's Tcl/Tk script libraries to ``lib/tclX.Y`` and ``lib/tkX.Y``.
 
     ``_tkinter`` (and the vendored libtcl/libtk) run ``init.tcl`` and ``tk.tcl``
@@ -151,10 +216,11 @@ def copy_tcltk(interp: BaseInterpreter, root: Path) -> tuple[str, ...]:
     moved = {os.path.realpath(src) for src, _rel in moves}
 
     def ignore(dirpath: str, names: list[str]) -> set[str]:
-        return {
-            n for n in names
-            if any(fnmatch.fnmatch(n, g) for g in PRUNE_TCLTK) or os.path.realpath(os.path.join(dirpath, n)) in moved
-        }
+        extras = {n for n in names if any(fnmatch.fnmatch(n, g) for g in PRUNE_TCLTK)}
+        if tally is not None:
+            for n in extras:
+                tally.add(WHY_TCL_EXTRAS, os.path.join(dirpath, n))
+        return extras | {n for n in names if os.path.realpath(os.path.join(dirpath, n)) in moved}
 
     wanted = [(info.tcl_library, f"lib/tcl{info.tcl_version}")]
     if info.tk_library is not None:
@@ -188,15 +254,19 @@ def stage(interp: BaseInterpreter, root: Path, *, is_binary, prepare, tk: bool =
     os.symlink(f"python{ver}", root / "bin/python3")
     os.symlink(f"python{ver}", root / "bin/python")
     stdlib = str(interp.stdlib)
-    copy_tree(interp.stdlib, root / stdlib_rel, lambda d, n: _ignored(d, n, stdlib, tk))
+    tally = Tally()
+    copy_tree(interp.stdlib, root / stdlib_rel, tallied(lambda d, n: _pruned(d, n, stdlib, tk), tally))
     dyn_src = interp.dynload
     if not str(dyn_src).startswith(stdlib + os.sep) and dyn_src.is_dir():
-        copy_tree(dyn_src, root / dynload_rel, lambda d, n: _ignored(str(interp.stdlib / "lib-dynload"), n, stdlib, tk))
+        dynload_as = str(interp.stdlib / "lib-dynload")  # a Debian base keeps it elsewhere: judged as if there
+        copy_tree(dyn_src, root / dynload_rel,
+                  tallied(lambda d, n: _pruned(os.path.join(dynload_as, os.path.relpath(d, dyn_src)), n, stdlib, tk),
+                          tally))
     (root / dynload_rel).mkdir(parents=True, exist_ok=True)
     site_rel = choose_sitepackages(interp)
     (root / site_rel).mkdir(parents=True, exist_ok=True)
     if tk:
-        copy_tcltk(interp, root)
+        copy_tcltk(interp, root, tally)
 
     origins: list[tuple[str, Path]] = []
     if is_binary(root / exe_rel):
@@ -222,6 +292,7 @@ def stage(interp: BaseInterpreter, root: Path, *, is_binary, prepare, tk: bool =
         sitepackages=site_rel,
         origins=tuple(origins),
         build_prefixes=tuple(prefixes),
+        left_out=tally.records(),
     )
 
 
@@ -236,19 +307,29 @@ WINDOWS_TK = ("Lib/tkinter", "Lib/turtle.py", "tcl", "DLLs/_tkinter*.pyd", "DLLs
               "_tkinter*.pyd", "tcl*.dll", "tk*.dll")
 
 
-def _windows_ignored(prefix: Path, tk: bool):
-    prune = WINDOWS_PRUNE if tk else WINDOWS_PRUNE + WINDOWS_TK
+def _windows_pruned(prefix: Path, tk: bool) -> Callable[[str, list[str]], dict[str, str]]:
+    """What staging leaves out of a Windows base, each name with the reason."""
 
-    def ignore(dirpath: str, names: list[str]) -> set[str]:
+    def reasons(dirpath: str, names: list[str]) -> dict[str, str]:
         rel_dir = os.path.relpath(dirpath, prefix).replace(os.sep, "/")
-        out = set()
+        out: dict[str, str] = {}
         for name in names:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if any(fnmatch.fnmatch(rel, pat) for pat in prune) or any(fnmatch.fnmatch(name, g) for g in WINDOWS_GLOBS):
-                out.add(name)
+            if rel == "Lib/site-packages":
+                out[name] = WHY_BASE_SITE
+            elif rel.startswith("Lib/") and any(fnmatch.fnmatch(rel, pat) for pat in WINDOWS_PRUNE):
+                out[name] = WHY_STDLIB_TESTS
+            elif any(fnmatch.fnmatch(rel, pat) for pat in WINDOWS_PRUNE):
+                out[name] = WHY_WINDOWS_EXTRAS
+            elif not tk and any(fnmatch.fnmatch(rel, pat) for pat in WINDOWS_TK):
+                out[name] = WHY_TK
+            elif name == "__pycache__" or name.endswith(".pyc"):
+                out[name] = WHY_BYTECODE
+            elif any(fnmatch.fnmatch(name, g) for g in WINDOWS_GLOBS):
+                out[name] = WHY_STATIC if name.endswith((".lib", ".a")) else WHY_WINDOWS_EXTRAS
         return out
 
-    return ignore
+    return reasons
 
 
 def _enable_site(pth: Path, site_rel: str) -> None:
@@ -270,7 +351,8 @@ def stage_windows(interp: BaseInterpreter, root: Path, *, is_binary, tk: bool = 
     process in that directory, so the tree keeps the shape of the original.
     """
     prefix = interp.prefix
-    copy_tree(prefix, root, _windows_ignored(prefix, tk))
+    tally = Tally()
+    copy_tree(prefix, root, tallied(_windows_pruned(prefix, tk), tally))
     site_rel = "Lib/site-packages"
     (root / site_rel).mkdir(parents=True, exist_ok=True)
     for pth in root.glob("python3*._pth"):
@@ -291,4 +373,5 @@ def stage_windows(interp: BaseInterpreter, root: Path, *, is_binary, tk: bool = 
         sitepackages=site_rel,
         origins=tuple(sorted(origins)),
         build_prefixes=(str(prefix),),
+        left_out=tally.records(),
     )

@@ -484,8 +484,18 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
-                         "rebuild-stub", "keep-tests", "exclude-lib", "sign"}
+                         "rebuild-stub", "keep-tests", "exclude-lib", "sign", "report"}
     assert all(desc for _typ, desc in KEYS.values())
+
+
+def test_report_from_the_key_or_the_flag(tmp_path, cwd):
+    d = project(tmp_path, 'entry = ["x"]\nreport = true\n')
+    assert resolve(d, {}, cwd=cwd).report is True
+    plain = project(tmp_path, 'entry = ["x"]\n', name="plain")
+    assert resolve(plain, {}, cwd=cwd).report is False
+    assert resolve(plain, {"report": True}, cwd=cwd).report is True
+    with pytest.raises(ConfigError, match="report must be a bool"):
+        resolve(project(tmp_path, 'entry = ["x"]\nreport = "yes"\n', name="bad"), {}, cwd=cwd)
 
 
 def test_runtime_without_entry_points_for_dir_and_archive(tmp_path, cwd):

@@ -111,6 +111,19 @@ def test_a_written_manifest_reads_back_equal(tmp_path):
     assert core.payload is None and "payload" not in core.to_json() and core.entries == m.entries
 
 
+def test_contents_read_back_equal_and_are_left_out_when_empty():
+    m = mf.parse(_valid(), "m", payload_length=16)
+    c = m.contents
+    assert c.wheels == (mf.WheelRecord("click", "8.1.8", "click-8.1.8-py3-none-any.whl", "2" * 64),)
+    assert c.vendored_libraries == (mf.VendoredRecord("lib/bundled/libz-1a2b3c4d.so.1", "/usr/lib/libz.so.1"),)
+    assert c.left_out == (mf.LeftOut("tests", 3, 300),)
+    assert mf.parse(json.loads(mf.to_bytes(m)), "again", payload_length=16) == m
+    built = mf.WheelRecord("app", "1.0", "app-1.0-py3-none-any.whl", None)  # built from the project: no lock hash
+    again = mf.loads(mf.to_text(dataclasses.replace(m, payload=None, contents=mf.Contents(wheels=(built,)))), "b")
+    assert again.contents.wheels == (built,)
+    assert "contents" not in dataclasses.replace(m, contents=mf.Contents()).to_json()
+
+
 def test_unknown_keys_are_kept_and_ignored(tmp_path):
     data = {**golden.MANIFEST, "future": {"x": 1}}
     m = mf.parse(data, "m")
@@ -125,6 +138,10 @@ def _valid() -> dict:
         "uncompressed_size": 0, "file_count": 0,
         "layers": [{"name": "runtime", "files": 0, "uncompressed_size": 0,
                     "frames": [{"offset": 0, "length": len(payload), "uncompressed_size": 0, "sha256": "1" * 64}]}],
+        "contents": {"wheels": [{"name": "click", "version": "8.1.8", "file": "click-8.1.8-py3-none-any.whl",
+                                 "sha256": "2" * 64}],
+                     "vendored_libraries": [{"path": "lib/bundled/libz-1a2b3c4d.so.1", "origin": "/usr/lib/libz.so.1"}],
+                     "left_out": [{"what": "tests", "files": 3, "size": 300}]},
     }
 
 
@@ -187,6 +204,13 @@ BAD = [
     ("layers[0].frames", [None], "layers[0].frames[0]"),
     ("app.version", "1.0\x1b[2J", "app.version"),
     ("stub", {"target": "linux-x86_64"}, "stub.variant"),
+    ("contents", [], "contents"),
+    ("contents.wheels[0].version", KeyError, "contents.wheels[0].version"),
+    ("contents.wheels[0].sha256", "z" * 64, "contents.wheels[0].sha256"),
+    ("contents.vendored_libraries[0].path", "/usr/lib/libz.so.1", "contents.vendored_libraries[0].path"),
+    ("contents.vendored_libraries[0].origin", "lib\x1b[2J", "contents.vendored_libraries[0].origin"),
+    ("contents.left_out[0].files", "3", "contents.left_out[0].files"),
+    ("contents.left_out", {"what": "tests"}, "contents.left_out"),
 ]
 
 

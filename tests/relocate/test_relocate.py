@@ -53,7 +53,7 @@ def _relocate(root: Path, origins=None) -> RelocationReport:
     plan = _plan(root, origins)
     apply_plan(root, plan, FMT)
     return verify_relocation(root, collect_binaries(root, FMT, "x86_64"), policy=POLICY, **ELF_CHECKS,
-                           vendored=[v.dest for v in plan.vendored], rewritten=len(plan.edits))
+                           vendored=[(v.dest, str(v.source)) for v in plan.vendored], rewritten=len(plan.edits))
 
 
 def test_unique_name():

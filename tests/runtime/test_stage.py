@@ -17,7 +17,16 @@ import pytest
 from bundler.base.probe import probe
 from bundler.binfmt.elf import ElfFormat
 from bundler.errors import InterpreterError
-from bundler.runtime.stage import _enable_site, choose_sitepackages, copy_tree, stage
+from bundler.runtime.stage import (
+    WHY_BYTECODE,
+    WHY_STDLIB_TESTS,
+    WHY_TEST_MODULES,
+    WHY_TK,
+    _enable_site,
+    choose_sitepackages,
+    copy_tree,
+    stage,
+)
 
 VER = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -53,6 +62,11 @@ def test_what_no_app_needs_is_pruned(staged):
     assert not [n for n in names if n == "__pycache__" or n.endswith((".pyc", ".a"))]
     assert not [n for n in os.listdir(s.root / s.dynload) if n.startswith(("_test", "_tkinter", "xxlimited"))]
     assert (lib / "json" / "__init__.py").is_file() and (lib / "email").is_dir()  # the rest is all there
+    # what was left out is tallied by rule, for the build report
+    left = {why: (files, size) for why, files, size in s.left_out}
+    for why in (WHY_STDLIB_TESTS, WHY_TK, WHY_BYTECODE, WHY_TEST_MODULES):
+        assert left[why][0] > 0 and left[why][1] > 0, why
+    assert left[WHY_STDLIB_TESTS][0] > 100  # Lib/test alone holds hundreds of files
 
 
 def test_every_binary_is_recorded_with_its_origin_and_prepared(staged, host):
