@@ -169,6 +169,7 @@ def build_summary(formats: tuple[str, ...], result) -> dict:
         ],
         "timings": {stage: round(seconds, 3) for stage, seconds in result.timings},
     }
+    summary["sboms"] = [str(p) for p in result.sboms]
     if result.report is not None:
         summary["report"] = str(result.report)
     if result.onefile is not None:
@@ -203,6 +204,8 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
     if s.get("excluded"):
         lines.append(f"  {'excluded':<9} {', '.join(s['excluded'])} (left unresolved by --exclude-lib: what needs "
                      "them must cope without)")
+    if s.get("sboms"):
+        lines.append(f"  {'sbom':<9} " + ", ".join(Path(p).name for p in s["sboms"]) + " (CycloneDX 1.6)")
     if s.get("report"):
         lines.append(f"  {'report':<9} {s['report']}")
     lines.append(f"  {'time':<9} " + ", ".join(f"{k} {v:.1f} s" for k, v in s["timings"].items()))
@@ -218,10 +221,12 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
 @click.option("--report", is_flag=True,
               help="Single file: write its build report, the page bundler build --report writes (without the "
                    "build's timings), beside it as <name>-<version>-<target>.report.html, or to --output.")
+@click.option("--sbom", is_flag=True, help="Print the CycloneDX SBOM the output carries (JSON).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="With --report: write the page to FILE.")
 @click.option("-v", "--verbose", count=True, help="Tracebacks on errors.")
-def inspect(artifact: Path, verify: bool, as_json: bool, report: bool, output: Path | None, verbose: int) -> None:
+def inspect(artifact: Path, verify: bool, as_json: bool, report: bool, sbom: bool, output: Path | None,
+            verbose: int) -> None:
     """Show what ARTIFACT holds: a single file, a runtime directory or a .tar.zst runtime archive.
 
     Manifest, layers, sizes, entry points.
@@ -236,6 +241,9 @@ def inspect(artifact: Path, verify: bool, as_json: bool, report: bool, output: P
         raise click.UsageError("--output is for --report")
     if report:
         _inspect_report(artifact, output)
+        return
+    if sbom:
+        click.echo(_sbom_of(artifact), nl=False)
         return
     if artifact.is_dir() or artifact.name.endswith(".tar.zst"):
         _inspect_runtime(artifact, verify, as_json)
@@ -269,6 +277,31 @@ def inspect(artifact: Path, verify: bool, as_json: bool, report: bool, output: P
     if verify:
         lines.append("verified: payload, every frame and every entry are intact")
     click.echo("\n".join(lines))
+
+
+def _sbom_of(artifact: Path) -> str:
+    """The SBOM inside a single file, runtime directory or archive (the manifest says where)."""
+    from bundler.errors import PayloadError
+    from bundler.output import payload
+    from bundler.output.manifest import parse
+    from bundler.output.tree import RUNTIME_MANIFEST, read_runtime_file, read_runtime_manifest_json
+
+    runtime = artifact.is_dir() or artifact.name.endswith(".tar.zst")
+    if runtime:
+        manifest = parse(read_runtime_manifest_json(artifact), f"{artifact}: {RUNTIME_MANIFEST}")
+    else:
+        manifest = payload.read_manifest(artifact)
+    if manifest.sbom is None:
+        raise PayloadError(f"{artifact}: carries no SBOM (made by a bundler from before SBOMs); build it again")
+    if runtime:
+        text = read_runtime_file(artifact, manifest.sbom)
+    else:
+        data = payload.read_file(artifact, manifest.sbom)
+        text = None if data is None else data.decode("utf-8")
+    if text is None:
+        raise PayloadError(f"{artifact}: the manifest names the SBOM {manifest.sbom}, which is not there; "
+                           "the output is damaged")
+    return text
 
 
 def _inspect_report(artifact: Path, output: Path | None) -> None:

@@ -25,7 +25,7 @@ from bundler.deps.lock import DirectoryRef, WheelRef, read_lock
 from bundler.deps.options import FetchOptions
 from bundler.digest import sha256_file
 from bundler.errors import ConfigError, InterpreterError
-from bundler.output import payload
+from bundler.output import payload, sbom
 from bundler.output.layers import build_layer_map
 from bundler.output.manifest import (
     App,
@@ -34,6 +34,7 @@ from bundler.output.manifest import (
     LeftOut,
     Manifest,
     Python,
+    StubRecord,
     VendoredRecord,
     WheelRecord,
 )
@@ -81,6 +82,8 @@ class BuildResult:
     onefile: OnefileResult | None = None
     #: the build report (--report), beside the outputs
     report: Path | None = None
+    #: the CycloneDX SBOM beside each output (``<output>.cdx.json``), in the order of *outputs*
+    sboms: tuple[Path, ...] = ()
 
 
 def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | None = None) -> dict[str, BinaryInfo]:
@@ -333,6 +336,7 @@ def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, inte
         gui=spec.gui,
         build=Build(__version__, source_date_epoch()),
         excluded_libraries=tuple(rel.excluded),
+        sbom=sbom.SBOM_NAME,
         contents=Contents(
             wheels=wheels,
             vendored_libraries=tuple(VendoredRecord(dest, src) for dest, src in rel.origins),
@@ -344,15 +348,41 @@ def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, inte
 def _layer_map(spec: BundleSpec, staged: StagedRuntime, app_dists: set[str]):
     """Which payload layer each file of *staged* goes to (the app's own launchers are the app's)."""
     return build_layer_map(
-        staged.root, staged.sitepackages, app_dists, [f"bin/{n}" for n, v in spec.entries if v is not None]
+        staged.root, staged.sitepackages, app_dists,
+        [f"bin/{n}" for n, v in spec.entries if v is not None] + [sbom.SBOM_NAME],
     )
 
 
+class _Sboms:
+    """The SBOM of a build's runtime: written into the tree before each output kind is made
+    (the single file's names its stub), and copied beside each output as ``<output>.cdx.json``."""
+
+    def __init__(self, staged: StagedRuntime, target: Target, origin: sbom.Base) -> None:
+        self.staged, self.target, self.origin = staged, target, origin
+        self.texts: dict[str, str] = {}  # output kind ("onefile", "runtime") -> its SBOM
+
+    def write(self, kind: str, manifest: Manifest, stub: tuple[str, StubRecord] | None) -> None:
+        text = sbom.make(manifest, self.staged.root, sitepackages=self.staged.sitepackages,
+                         markers=self.target.environment, base=self.origin, stub=stub)
+        self.texts[kind] = text
+        path = self.staged.root / sbom.SBOM_NAME
+        path.unlink(missing_ok=True)  # never write through a hard link into the build cache
+        path.write_text(text, encoding="utf-8")
+
+    def beside(self, output: Path, kind: str) -> Path:
+        """``<output>.cdx.json`` next to *output* (a single file's ``.exe`` dropped)."""
+        stem = output.name[: -len(".exe")] if kind == "onefile" and output.name.endswith(".exe") else output.name
+        dest = output.parent / (stem + sbom.SBOM_SUFFIX)
+        dest.write_text(self.texts[kind], encoding="utf-8")
+        return dest
+
+
 def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], report: Reporter,
-             stub: Stub, wheels: tuple[WheelRecord, ...]) -> OnefileResult:
+             stub: Stub, wheels: tuple[WheelRecord, ...], sboms: _Sboms) -> OnefileResult:
     layer_map = _layer_map(spec, staged, app_dists)
     manifest = dataclasses.replace(_manifest_core(spec, staged, target, interp, rel, version, wheels),
                                    stub=stub.record())
+    sboms.write("onefile", manifest, (stub.path.name, stub.record()))  # inside the payload: the app layer
     result = write_onefile(
         staged.root,
         spec.output_dir / target.os.executable(f"{spec.name}-{version}-{target.name}"),
@@ -392,10 +422,15 @@ def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
     TARGET=PATH``, ``[tool.bundler.targets.<target>] python``), else the plain
     ``--python`` if it is for that target, else the running interpreter if it is.
     """
+    return [(interp, target) for interp, target, _named in named_bases(spec)]
+
+
+def named_bases(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target, str | None]]:
+    """:func:`bases_for`, each with what ``--python`` named for it (None: the interpreter running bundler)."""
     pythons = dict(spec.pythons)
     if not spec.targets:
         interp = load_base(spec.python, spec.cache_dir)
-        return [(interp, target_for(interp))]
+        return [(interp, target_for(interp), spec.python)]
     loaded: dict[str | None, tuple[BaseInterpreter, Target]] = {}
 
     def base(python: str | None) -> tuple[BaseInterpreter, Target]:
@@ -410,7 +445,7 @@ def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
         for python in candidates:
             interp, target = base(python)
             if target.name == name:
-                out.append((interp, target))
+                out.append((interp, target, python))
                 break
             if python is not None and python == pythons.get(name):
                 raise InterpreterError(f"--python {python}: is a CPython for {target.name}, not for {name}")
@@ -425,8 +460,8 @@ def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
 def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildResult, ...]:
     """One build per target; the outputs of every target move into the output directory together,
     once the last one is written (a failure or a signal anywhere leaves the directory as it was)."""
-    bases = bases_for(spec)
-    names = [t.name for _i, t in bases]
+    bases = named_bases(spec)
+    names = [t.name for _i, t, _n in bases]
     if len(set(names)) != len(names):
         raise ConfigError(f"target {names[0]} asked for twice")
     if spec.sign is not None:
@@ -437,7 +472,8 @@ def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildRes
         find_osslsigncode(spec.sign)  # before the build, not after it
     with staged_outputs(spec.output_dir) as staging:
         staged = dataclasses.replace(spec, output_dir=staging)
-        results = [_build_target(staged, interp, target, report, several=len(bases) > 1) for interp, target in bases]
+        results = [_build_target(staged, interp, target, report, several=len(bases) > 1, named=named)
+                   for interp, target, named in bases]
     return tuple(_published(r, staging, spec.output_dir) for r in results)
 
 
@@ -448,7 +484,8 @@ def _published(result: BuildResult, staging: Path, output_dir: Path) -> BuildRes
 
     onefile = dataclasses.replace(result.onefile, path=moved(result.onefile.path)) if result.onefile else None
     return dataclasses.replace(result, outputs=tuple(moved(p) for p in result.outputs), onefile=onefile,
-                               report=moved(result.report) if result.report else None)
+                               report=moved(result.report) if result.report else None,
+                               sboms=tuple(moved(p) for p in result.sboms))
 
 
 def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
@@ -460,7 +497,7 @@ def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
 
 
 def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, report: Reporter,
-                  several: bool = False) -> BuildResult:
+                  several: bool = False, named: str | None = None) -> BuildResult:
     timings: list[tuple[str, float]] = []
     t0 = time.monotonic()
 
@@ -512,7 +549,7 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
     launcher_future = pool.submit(_launcher_for, spec, target, report) if wants_launchers else None
     try:
         return _build_rest(spec, report, interp, target, items, wheels, (stub_future, launcher_future), timings, lap,
-                           several)
+                           several, named)
     finally:
         pool.shutdown(wait=True)
 
@@ -530,7 +567,8 @@ def _with_gui(spec: BundleSpec, items, wheels, report: Reporter) -> BundleSpec:
     return dataclasses.replace(spec, gui=True)
 
 
-def _build_rest(spec, report, interp, target, items, wheels, futures, timings, lap, several=False) -> BuildResult:
+def _build_rest(spec, report, interp, target, items, wheels, futures, timings, lap, several=False,
+                named=None) -> BuildResult:
     stub_future, launcher_future = futures
     app_names = {canonicalize_name(i.name) for i in items if isinstance(i, DirectoryRef)}
     deps = [w.path for w in wheels if canonicalize_name(w.name) not in app_names]
@@ -547,9 +585,11 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         apps = app_distributions(spec, items, staged)
         version = _version_for(spec, staged, apps, report)
         outputs: list[Path] = []
+        beside: list[Path] = []
         # the single file packs the tree as it is; then a directory or archive also gets its manifest file
         records = wheel_records(items, wheels)
-        onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub, records)
+        sboms = _Sboms(staged, target, sbom.base_origin(interp, named))
+        onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub, records, sboms)
                    if "onefile" in spec.formats else None)
         # the report reads the tree as the single file packed it (before a directory's launchers join it)
         page = _report_data(spec, staged, target, interp, rel, version, apps, records, onefile, timings)
@@ -559,7 +599,10 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
                 written = add_entry_launchers(root, launcher.path, (n for n, _v in spec.entries), target.os,
                                               staged.python)
                 report.detail("launcher", f"{', '.join(written)} from {launcher.path}")
-            write_runtime_manifest(root, _manifest_core(spec, staged, target, interp, rel, version, records))
+            core = _manifest_core(spec, staged, target, interp, rel, version, records)
+            starter = (f"bin/<entry>{target.os.exe_suffix}", launcher.record()) if launcher is not None else None
+            sboms.write("runtime", core, starter)  # a directory's and archive's: its launchers, if any, no stub
+            write_runtime_manifest(root, core)
         for fmt in spec.formats:
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / (f"{spec.name}-{target.name}" if several else spec.name)))
@@ -572,6 +615,7 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
                 )
             else:  # config validates formats; this is a programming error
                 raise ConfigError(f"format {fmt!r} is not supported")
+            beside.append(sboms.beside(outputs[-1], "onefile" if fmt == "onefile" else "runtime"))
             report.detail("output", str(outputs[-1]))
         lap("output")
         report_path = None
@@ -591,4 +635,5 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         timings=tuple(timings),
         onefile=onefile,
         report=report_path,
+        sboms=tuple(beside),
     )

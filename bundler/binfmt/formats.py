@@ -7,9 +7,14 @@ format that reads a target's binaries and the system floor its files set.
 
 from __future__ import annotations
 
+import os
+import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from bundler.binfmt.interface import BinaryFormat, FloorOf, no_floor
+from bundler.binfmt.interface import BinaryFormat, BinaryInfo, FloorOf, no_floor
+from bundler.platforms import platform_named
 
 
 @dataclass(frozen=True)
@@ -37,3 +42,27 @@ def reader_for(binary_format: str, arch: str) -> Reader:
 
         return Reader(MachOFormat(arch=arch), macos_floor_of(arch))
     raise ValueError(f"no binary format {binary_format!r}")
+
+
+def read_binaries(root: Path, target: str) -> dict[str, BinaryInfo]:
+    """Every binary of *target*'s format and CPU under *root* (runtime-relative path → what its loader reads)."""
+    plat = platform_named(target)
+    if plat is None:
+        return {}
+    reader = reader_for(plat.binary_format, plat.arch)
+    found: dict[str, BinaryInfo] = {}
+    for dirpath, dirnames, names in os.walk(root):
+        dirnames.sort()
+        for name in sorted(names):
+            p = Path(dirpath) / name
+            if reader.fmt.is_binary(p) and reader.fmt.machine(p) == plat.arch:
+                found[p.relative_to(root).as_posix()] = reader.fmt.read(p)
+    return found
+
+
+def needed_by(binaries: Mapping[str, BinaryInfo], library: str, case_insensitive: bool = False) -> tuple[str, ...]:
+    """The binaries that name *library* (a runtime-relative path) among what they need, by its file name."""
+    fold = (lambda s: s.lower()) if case_insensitive else (lambda s: s)  # noqa: E731
+    name = fold(posixpath.basename(library))
+    return tuple(sorted(rel for rel, info in binaries.items()
+                        if rel != library and any(fold(posixpath.basename(n)) == name for n in info.needed)))

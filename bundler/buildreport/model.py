@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundler.binfmt.formats import reader_for
+from bundler.binfmt.formats import needed_by, read_binaries, reader_for
 from bundler.binfmt.interface import BinaryInfo
 from bundler.digest import sha256_file
 from bundler.output import payload
@@ -115,22 +115,6 @@ def items_of_tree(root: Path, layers: LayerMap) -> tuple[Item, ...]:
     return tuple(sorted(out, key=lambda i: (order.get(i.layer, len(order)), i.path)))
 
 
-def read_binaries(root: Path, target: str) -> dict[str, BinaryInfo]:
-    """Every binary of *target*'s format and CPU under *root* (runtime-relative path → what its loader reads)."""
-    plat = platform_named(target)
-    if plat is None:
-        return {}
-    reader = reader_for(plat.binary_format, plat.arch)
-    found: dict[str, BinaryInfo] = {}
-    for dirpath, dirnames, names in os.walk(root):
-        dirnames.sort()
-        for name in sorted(names):
-            p = Path(dirpath) / name
-            if reader.fmt.is_binary(p) and reader.fmt.machine(p) == plat.arch:
-                found[p.relative_to(root).as_posix()] = reader.fmt.read(p)
-    return found
-
-
 def _floors(root: Path, target: str, binaries: Mapping[str, BinaryInfo]) -> dict[str, str | None]:
     """Each binary's own floor: the newest glibc (ELF) or the minimum macOS (Mach-O) it needs."""
     plat = platform_named(target)
@@ -142,14 +126,6 @@ def _floors(root: Path, target: str, binaries: Mapping[str, BinaryInfo]) -> dict
         floor = floor_of(root, {rel: info})
         out[rel] = floor.glibc or floor.macos
     return out
-
-
-def needed_by(binaries: Mapping[str, BinaryInfo], library: str, case_insensitive: bool = False) -> tuple[str, ...]:
-    """The binaries that name *library* (a runtime-relative path) among what they need, by its file name."""
-    fold = (lambda s: s.lower()) if case_insensitive else (lambda s: s)  # noqa: E731
-    name = fold(posixpath.basename(library))
-    return tuple(sorted(rel for rel, info in binaries.items()
-                        if rel != library and any(fold(posixpath.basename(n)) == name for n in info.needed)))
 
 
 def libraries(root: Path, manifest: Manifest, binaries: Mapping[str, BinaryInfo],

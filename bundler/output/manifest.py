@@ -148,6 +148,8 @@ class Manifest:
     build: Build | None = None
     excluded_libraries: tuple[str, ...] = ()
     contents: Contents = Contents()
+    #: the runtime-relative path of the CycloneDX SBOM inside the runtime (None: an output from before SBOMs)
+    sbom: str | None = None
     stub: StubRecord | None = None  # the single file only
     payload: Payload | None = None  # the single file only
     format: int = FORMAT_VERSION
@@ -177,6 +179,8 @@ class Manifest:
             out["excluded_libraries"] = list(self.excluded_libraries)
         if self.contents:
             out["contents"] = self.contents.to_json()
+        if self.sbom is not None:
+            out["sbom"] = self.sbom
         if self.stub is not None:
             s = self.stub
             out["stub"] = {"target": s.target, "variant": s.variant, "sha256": s.sha256, "zig": s.zig,
@@ -245,7 +249,7 @@ def _no_constant(name: str) -> object:
 
 
 _KNOWN = {"format", "app", "target", "glibc_floor", "macos_minimum", "python", "entry_points", "default_entry",
-          "gui", "build", "excluded_libraries", "contents", "stub", "payload", "uncompressed_size", "file_count", "layers"}
+          "gui", "build", "excluded_libraries", "contents", "sbom", "stub", "payload", "uncompressed_size", "file_count", "layers"}
 _PAYLOAD_KEYS = ("payload", "uncompressed_size", "file_count", "layers")
 
 
@@ -283,6 +287,7 @@ def parse(data: Mapping[str, object], where: str, *, payload_length: int | None 
         build=build,
         excluded_libraries=tuple(n.text() for n in top.optional("excluded_libraries", _Node.array) or ()),
         contents=top.optional("contents", _contents) or Contents(),
+        sbom=top.optional("sbom", _Node.path),
         stub=stub,
         payload=None if payload_length is None else _payload(top, payload_length),
         extra={k: v for k, v in data.items() if k not in _KNOWN},

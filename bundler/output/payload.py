@@ -589,6 +589,17 @@ def _data(exactly, size: int) -> Iterator[bytes]:
         yield chunk
 
 
+def read_file(path: Path, name: str) -> bytes | None:
+    """The data of the regular file *name* in the payload of the single file at *path* (frames checked
+    on the way), None if it holds no such file."""
+    trailer = read_trailer(path)
+    manifest = read_manifest(path, trailer)
+    for entry in iter_entries(path, manifest, trailer):
+        if entry.path == name and entry.kind == FILE:
+            return b"".join(entry.chunks)
+    return None
+
+
 def verify(path: Path) -> Manifest:
     """Check everything: trailer, manifest, payload hash, every frame and entry."""
     trailer = read_trailer(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -42,6 +43,19 @@ REPORT_SUFFIX = ".report.html"
 REPORT_MARK = '<meta name="generator" content="bundler build report">'
 
 
+#: the SBOM beside an output (bundler.output.sbom): CycloneDX JSON whose tools name bundler
+SBOM_SUFFIX = ".cdx.json"
+
+
+def _is_our_sbom(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        tools = data["metadata"]["tools"]["components"]
+        return data.get("bomFormat") == "CycloneDX" and any(t.get("name") == "bundler" for t in tools)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def is_bundler_output(path: Path) -> bool:
     """Whether *path* is something bundler wrote: a single file (its trailer), a runtime directory or
     ``.tar.zst`` (its ``bundler.json``), a build report (its mark). A look-alike (a virtualenv has
@@ -53,6 +67,8 @@ def is_bundler_output(path: Path) -> bool:
     if path.name.endswith(REPORT_SUFFIX) and path.is_file():
         with open(path, "rb") as f:
             return REPORT_MARK.encode() in f.read(1024)
+    if path.name.endswith(SBOM_SUFFIX) and path.is_file():
+        return _is_our_sbom(path)
     if path.is_dir():
         return (path / RUNTIME_MANIFEST).is_file()
     try:
@@ -198,6 +214,19 @@ def _check_zstd(path: Path) -> None:
                 raise zstandard.ZstdError("data after the end of the zstd frame")
     if not dobj.eof:
         raise zstandard.ZstdError("the zstd frame ends early (truncated)")
+
+
+def read_runtime_file(path: Path, name: str) -> str | None:
+    """The text of *name* (a top-level file) in a runtime directory or ``.tar.zst``; None if absent."""
+    if path.is_dir():
+        f = path / name
+        return f.read_text(encoding="utf-8") if f.is_file() and not f.is_symlink() else None
+    try:
+        return _archive_member(path, name)
+    except KeyError:
+        return None
+    except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
+        raise PayloadError(f"{path}: damaged or truncated ({exc}); download or build it again") from exc
 
 
 def _archive_member(path: Path, name: str) -> str:

@@ -5,6 +5,7 @@ Each runtime is built once per session (by the real CLI) and shared by the tests
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.cleanroom import CleanRoom, require_root_tools
-from support.e2e import BASES, HELLO, run_bundler  # noqa: E402
+from support.e2e import BASES, HELLO, REPORTED, run_bundler  # noqa: E402
 from support.wheelfactory import sha256_of
 
 
@@ -83,6 +84,24 @@ def runtimes(tmp_path_factory, app_lock, cache_dir) -> dict[str, Path]:
         assert proc.returncode == 0, f"{name}: {proc.stderr}"
         built[name] = out
     return built
+
+
+@pytest.fixture(scope="session")
+def reported(tmp_path_factory, app_lock, cache_dir) -> Path:
+    """hello + click + PyYAML (Debian's libyaml vendored) on the pyenv CPython as a single file, built
+    with --report: its output directory (the single file, its SBOM and its report)."""
+    out = tmp_path_factory.mktemp("report-out")
+    proc = run_bundler(
+        "build", "--lock", str(app_lock), "--entry", "hello", "--name", "hello", "--version", "1.0.0",
+        "--python", sys.executable, "--format", "onefile", "--report", "--json",
+        "--output-dir", str(out), "--cache-dir", str(cache_dir), "--compression-level", "3",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["report"] == str(out / f"{REPORTED}.report.html")
+    assert summary["sboms"] == [str(out / f"{REPORTED}.cdx.json")]
+    assert sorted(p.name for p in out.iterdir()) == [REPORTED, f"{REPORTED}.cdx.json", f"{REPORTED}.report.html"]
+    return out
 
 
 @pytest.fixture(scope="session")

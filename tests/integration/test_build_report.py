@@ -9,7 +9,6 @@ its DOM after the script ran, and a screenshot.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sys
 import sysconfig
@@ -18,27 +17,17 @@ from pathlib import Path
 
 import pytest
 from support import browser
-from support.e2e import run_bundler
+from support.e2e import REPORTED, run_bundler
 
 from bundler.output import payload as pl
 
-NAME = "hello-1.0.0-linux-x86_64"
+NAME = REPORTED
 YAML_MODULE = f"yaml/_yaml{sysconfig.get_config_var('EXT_SUFFIX')}"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, app_lock, cache_dir) -> Path:
-    out = tmp_path_factory.mktemp("report-out")
-    proc = run_bundler(
-        "build", "--lock", str(app_lock), "--entry", "hello", "--name", "hello", "--version", "1.0.0",
-        "--python", sys.executable, "--format", "onefile", "--report", "--json",
-        "--output-dir", str(out), "--cache-dir", str(cache_dir), "--compression-level", "3",
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    assert summary["report"] == str(out / f"{NAME}.report.html")
-    assert sorted(p.name for p in out.iterdir()) == [NAME, f"{NAME}.report.html"]
-    return out
+def built(reported) -> Path:
+    return reported
 
 
 @pytest.fixture(scope="module")

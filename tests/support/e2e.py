@@ -11,6 +11,8 @@ HELLO = REPO / "examples" / "hello"
 #: The base interpreters the suite relocates: the pyenv CPython running the tests
 #: (shared libpython with an absolute RUNPATH) and Debian's distro-layout python3.11.
 BASES = {"pyenv": sys.executable, "debian": "/usr/bin/python3.11"}
+#: the single file of the ``reported`` session fixture (tests/integration/conftest.py)
+REPORTED = "hello-1.0.0-linux-x86_64"
 
 
 def run_bundler(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
