@@ -320,6 +320,16 @@ def wheel_records(items, wheels) -> tuple[WheelRecord, ...]:
     return tuple(sorted(out, key=lambda w: w.name))
 
 
+def origin_text(source: str, cache_dir: Path) -> str:
+    """A vendored library's origin as the manifest and SBOM name it: a file of a base unpacked into the
+    build cache is named from the cache's root (``$BUNDLER_BUILD_CACHE/bases/<sha>/...``: the same
+    on every machine and for every cache location), any other file by its path."""
+    for root in dict.fromkeys((str(cache_dir), os.path.realpath(cache_dir))):
+        if source.startswith(root.rstrip("/") + "/"):
+            return "$BUNDLER_BUILD_CACHE/" + source[len(root.rstrip("/")) + 1:]
+    return source
+
+
 def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, interp: BaseInterpreter,
                    rel: RelocationReport, version: str, wheels: tuple[WheelRecord, ...] = ()) -> Manifest:
     """What every output says about itself (the single file adds its stub and payload; FORMAT.md)."""
@@ -339,7 +349,7 @@ def _manifest_core(spec: BundleSpec, staged: StagedRuntime, target: Target, inte
         sbom=sbom.SBOM_NAME,
         contents=Contents(
             wheels=wheels,
-            vendored_libraries=tuple(VendoredRecord(dest, src) for dest, src in rel.origins),
+            vendored_libraries=tuple(VendoredRecord(dest, origin_text(src, spec.cache_dir)) for dest, src in rel.origins),
             left_out=tuple(LeftOut(why, files, size) for why, files, size in staged.left_out),
         ),
     )
@@ -465,7 +475,7 @@ def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildRes
     if len(set(names)) != len(names):
         raise ConfigError(f"target {names[0]} asked for twice")
     if spec.sign is not None:
-        other = [t.name for _i, t in bases if t.os is not WINDOWS]
+        other = [t.name for _i, t, _n in bases if t.os is not WINDOWS]
         if other:
             raise ConfigError(f"--sign {spec.sign}: signs Windows single files only, and {other[0]} is not a windows "
                               "target; build it without --sign")

@@ -132,3 +132,13 @@ def test_where_the_version_comes_from(lock, tmp_path):
     assert report.stages == []
     assert version({"other", "third"}) == "0"  # no single version to take
     assert report.stages == [("version", "0: no --version and no single app version to take it from; pass --version")]
+
+
+def test_an_origin_in_the_build_cache_is_named_from_the_cache_root(tmp_path):
+    from bundler.pipeline import origin_text
+
+    cache = tmp_path / "cache"
+    assert origin_text(f"{cache}/bases/0123abcd/tree/lib/libz.dylib", cache) == \
+        "$BUNDLER_BUILD_CACHE/bases/0123abcd/tree/lib/libz.dylib"
+    assert origin_text("/usr/lib/x86_64-linux-gnu/libz.so.1", cache) == "/usr/lib/x86_64-linux-gnu/libz.so.1"
+    assert origin_text(f"{cache}-other/libz.so", cache) == f"{cache}-other/libz.so"  # a sibling is not inside

@@ -99,7 +99,8 @@ def test_namespace_has_no_network():
 
 
 def test_offline_build_with_empty_cache(built):
-    assert sorted(p.name for p in built.iterdir()) == [NAME, f"{NAME}.tar.zst"]
+    assert sorted(p.name for p in built.iterdir()) == [NAME, f"{NAME}.cdx.json", f"{NAME}.tar.zst",
+                                                       f"{NAME}.tar.zst.cdx.json"]  # each with its SBOM
 
 
 def _one_line_error(proc: subprocess.CompletedProcess) -> str:

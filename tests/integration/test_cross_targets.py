@@ -172,6 +172,29 @@ def test_macos_runtime_is_relocated_and_signed(cross_build, tmp_path):
     assert manifest.macos_minimum == "11.0" and manifest.python.executable == "bin/python3.11"
 
 
+def test_each_target_carries_an_sbom_and_its_report_traces_the_helper_library(cross_build):
+    """PE and Mach-O as well as ELF: the SBOM validates and names the stub; the report (read from the
+    single file alone) finds which extension module needs the vendored helper, in each format."""
+    from bundler import buildreport
+    from bundler.output import sbom
+
+    for b in cross_build["summary"]["builds"]:
+        artifact = Path(b["outputs"][0]["path"])
+        beside = artifact.parent / f"cross-1.0-{b['target']}.cdx.json"
+        assert b["sboms"] == [str(beside)]
+        text = beside.read_text()
+        sbom.validate(text)
+        refs = {c["bom-ref"]: c for c in json.loads(text)["components"]}
+        assert refs["stub"]["hashes"][0]["content"] == payload.read_manifest(artifact).stub.sha256
+        assert refs["pypi:tinyext"]["hashes"][0]["content"] == sha256_of(cross_build["wheels"][b["target"]])
+        if b["target"] == "linux-x86_64":
+            continue  # its extension needs nothing but libc
+        data = buildreport.of_single_file(artifact)
+        (helper,) = [lib for lib in data.libraries if any("/tinyext/_native" in u for u in lib.needed_by)]
+        assert "helper" in helper.path and helper.origin.endswith(("helper.dll", "libhelper.1.dylib")), helper
+        assert helper.sha256 is not None
+
+
 def test_gui_app_gets_the_gui_subsystem_stub(cross_build, build_cache, tmp_path):
     """--gui picks the Windows GUI-subsystem stub (no console window); the default is the console one."""
     work = cross_build["work"]
@@ -198,7 +221,8 @@ def test_sign_makes_a_verifying_signed_windows_single_file(cross_build, build_ca
                        env=env)
     assert proc.returncode == 0, proc.stderr
     signed = Path(json.loads(proc.stdout)["outputs"][0]["path"])
-    assert os.listdir(out) == [signed.name] == ["cross-1.0-windows-x86_64.exe"]
+    assert sorted(os.listdir(out)) == sorted([signed.name, "cross-1.0-windows-x86_64.cdx.json"])
+    assert signed.name == "cross-1.0-windows-x86_64.exe"
     osslsigncode_verify(signed, cert)
     unsigned = Path(cross_build["summary"]["builds"][1]["outputs"][0]["path"])
     assert payload.read_trailer(signed).payload_length == payload.read_trailer(unsigned).payload_length

@@ -169,7 +169,7 @@ def test_a_dependencys_script_keeps_it_a_dependency(tmp_path, cache_dir, tool_lo
     assert proc.returncode == 0, proc.stderr
     assert "version   0: no --version" in proc.stderr
     artifact = out / "myapp-0-linux-x86_64"
-    assert _layers(artifact)["app"] == 0
+    assert _layers(artifact)["app"] == 1  # its SBOM (bundler.cdx.json) alone: toolpkg stays a dependency
 
 
 def test_a_published_app_takes_its_own_version(tmp_path, cache_dir, tool_lock):
