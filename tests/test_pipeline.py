@@ -57,8 +57,15 @@ def test_one_build_writes_every_format_and_only_them(lock, build_cache, tmp_path
     result = pipeline.build(spec, report)
     assert (result.name, result.version, result.target) == ("hi", "1.5", "linux-x86_64")  # the app wheel's version
     assert result.wheels == ("hi-1.5-py3-none-any.whl",)
-    assert sorted(os.listdir(out)) == ["hi", "hi-1.5-linux-x86_64", "hi-1.5-linux-x86_64.tar.zst"]
+    assert sorted(os.listdir(out)) == ["hi", "hi-1.5-linux-x86_64", "hi-1.5-linux-x86_64.cdx.json",
+                                       "hi-1.5-linux-x86_64.tar.zst", "hi-1.5-linux-x86_64.tar.zst.cdx.json",
+                                       "hi.cdx.json"]  # each output and its SBOM
     assert result.outputs == (out / "hi", out / "hi-1.5-linux-x86_64.tar.zst", out / "hi-1.5-linux-x86_64")
+    assert result.sboms == tuple(out / f"{o.name}.cdx.json" for o in result.outputs)
+    # the SBOM beside an output is the one inside it: the single file's names the stub, the others do not
+    assert (out / "hi.cdx.json").read_text() == (out / "hi" / "bundler.cdx.json").read_text()
+    assert '"bom-ref": "stub"' in (out / "hi-1.5-linux-x86_64.cdx.json").read_text()
+    assert '"bom-ref": "stub"' not in (out / "hi.cdx.json").read_text()
     assert [s for s, _m in report.stages][:3] == ["python", "lock", "fetch"]
     # the single file and the directory say the same about themselves
     onefile = pl.read_manifest(out / "hi-1.5-linux-x86_64")
