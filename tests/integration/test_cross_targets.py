@@ -195,6 +195,27 @@ def test_each_target_carries_an_sbom_and_its_report_traces_the_helper_library(cr
         assert helper.sha256 is not None
 
 
+def test_the_same_lock_and_bases_give_the_same_bytes_elsewhere_with_an_empty_cache(cross_build, tmp_path):
+    """A copy of the project (and the wheels its lock names by relative path) in another directory,
+    built with an empty build cache: every target's single file and SBOM are byte-identical."""
+    import shutil
+
+    work = cross_build["work"]
+    elsewhere = tmp_path / "another checkout"
+    shutil.copytree(work / "proj", elsewhere / "proj", ignore=shutil.ignore_patterns("dist"))
+    shutil.copytree(work / "wheels", elsewhere / "wheels")
+    proc = run_bundler("build", str(elsewhere / "proj"), "--lib-path", str(work / "libs"), "--json",
+                       "--cache-dir", str(tmp_path / "empty cache"))
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)["builds"]
+    for first, second in zip(cross_build["summary"]["builds"], again, strict=True):
+        a, b = Path(first["outputs"][0]["path"]), Path(second["outputs"][0]["path"])
+        assert a != b and a.name == b.name
+        assert a.read_bytes() == b.read_bytes(), first["target"]
+        (sa,), (sb,) = first["sboms"], second["sboms"]
+        assert Path(sa).read_bytes() == Path(sb).read_bytes(), first["target"]
+
+
 def test_gui_app_gets_the_gui_subsystem_stub(cross_build, build_cache, tmp_path):
     """--gui picks the Windows GUI-subsystem stub (no console window); the default is the console one."""
     work = cross_build["work"]
