@@ -402,6 +402,7 @@ def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], re
         level=spec.compression_level,
         cache=payload.FrameCache(spec.cache_dir / "frames"),
         progress=lambda done, total: report.progress("compress", done, total, "bytes"),
+        seal=kit_for(target, interp, staged.root, staged.python).seal_onefile,
     )
     p = result.packed
     report.stage("onefile", f"{counted(p.frames_compressed, 'frame')} compressed, {p.frames_cached} reused from the cache")

@@ -125,10 +125,11 @@ pub fn openPath(gpa: std.mem.Allocator, path: []const u8, file: [:0]const u8) (f
 
 fn readTrailer(fd: sys.Fd) fail.Failed!Trailer {
     const size = sys.fileSize(fd) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
-    var head: [pe_head_size]u8 = undefined;
+    var head: [head_size]u8 = undefined;
     const h = sys.preadAll(fd, &head, 0) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
-    const end = try trailerEnd(fd, certificateTable(head[0..h], size) orelse return readTrailerAt(fd, size));
-    return readTrailerAt(fd, end);
+    if (certificateTable(head[0..h], size)) |table| return readTrailerAt(fd, try trailerEnd(fd, table, max_cert_padding));
+    if (machoSignature(head[0..h], size)) |sig| return readTrailerAt(fd, try trailerEnd(fd, sig, max_macho_padding));
+    return readTrailerAt(fd, size);
 }
 
 /// The 96-byte trailer that ends at file offset *end*.
@@ -140,22 +141,52 @@ fn readTrailerAt(fd: sys.Fd, end: u64) fail.Failed!Trailer {
     return parseTrailer(&raw, end);
 }
 
-/// Where the trailer ends in a signed file: before the certificate table at *table*, after at
-/// most `max_cert_padding` zero bytes (the table starts 8-byte aligned).
-fn trailerEnd(fd: sys.Fd, table: u64) fail.Failed!u64 {
-    var tail: [max_cert_padding + end_magic.len]u8 = undefined;
-    const want: usize = @intCast(@min(tail.len, table));
+/// Where the trailer ends in a signed file: before the signature at *table* (a PE certificate
+/// table, a Mach-O code signature), after at most *max_pad* zero bytes of alignment.
+fn trailerEnd(fd: sys.Fd, table: u64, max_pad: usize) fail.Failed!u64 {
+    var tail: [max_macho_padding + end_magic.len]u8 = undefined;
+    const want: usize = @intCast(@min(max_pad + end_magic.len, table));
     const n = sys.preadAll(fd, tail[0..want], table - want) catch return fail.damaged("cannot read it: {s}", .{sys.errnoText(sys.errno())});
     if (n != want) return fail.damaged("the trailer cannot be read", .{});
-    const pad = certPadding(tail[0..want]) orelse
-        return fail.damaged("no bundler trailer before its certificate table (signature)", .{});
+    const pad = zeroPadding(tail[0..want], max_pad) orelse
+        return fail.damaged("no bundler trailer before its signature", .{});
     return table - pad;
 }
 
-/// How many bytes the PE header check reads from the start of the file.
-const pe_head_size = 1024;
+/// How many bytes the signature checks read from the start of the file: the PE headers, or a
+/// Mach-O header with its load commands.
+const head_size = 4096;
 /// osslsigncode and signtool align the certificate table to 8 bytes with zeros.
 const max_cert_padding = 7;
+/// bundler aligns a Mach-O code signature to 16 bytes with zeros (bundler.binfmt.macho.codesign).
+const max_macho_padding = 15;
+
+/// The file offset of a thin 64-bit Mach-O file's code signature (LC_CODE_SIGNATURE), if *head*
+/// (the file's first bytes) holds its header and load commands and the signature ends exactly at
+/// *file_size*: then the payload lies inside __LINKEDIT, before it, and the signature covers it
+/// (docs/FORMAT.md). Else null: the trailer ends the file.
+pub fn machoSignature(head: []const u8, file_size: u64) ?u64 {
+    if (head.len < 32 or le(u32, head[0..4]) != 0xfeedfacf) return null;
+    const ncmds = le(u32, head[16..20]);
+    const end = 32 + @as(u64, le(u32, head[20..24]));
+    if (end > head.len) return null;
+    var off: usize = 32;
+    var i: u32 = 0;
+    while (i < ncmds) : (i += 1) {
+        if (off + 8 > end) return null;
+        const cmd = le(u32, head[off..]);
+        const size = le(u32, head[off + 4 ..]);
+        if (size < 8 or off + size > end) return null;
+        if (cmd == 0x1d) { // LC_CODE_SIGNATURE: {cmd, cmdsize, dataoff, datasize}
+            if (size < 16) return null;
+            const dataoff: u64 = le(u32, head[off + 8 ..]);
+            const datasize: u64 = le(u32, head[off + 12 ..]);
+            return if (datasize > 0 and dataoff + datasize == file_size) dataoff else null;
+        }
+        off += size;
+    }
+    return null;
+}
 
 /// The file offset of a PE image's certificate table (IMAGE_DIRECTORY_ENTRY_SECURITY: an
 /// Authenticode signature appended to the file), if *head* (the file's first bytes) is a PE
@@ -179,11 +210,11 @@ pub fn certificateTable(head: []const u8, file_size: u64) ?u64 {
     return start;
 }
 
-/// How many zero bytes of padding end *tail* (the bytes before a certificate table), given
+/// How many zero bytes of padding (at most *max*) end *tail* (the bytes before a signature), given
 /// that the trailer's end magic precedes them; null if anything else is there.
-pub fn certPadding(tail: []const u8) ?usize {
+pub fn zeroPadding(tail: []const u8, max: usize) ?usize {
     var pad: usize = 0;
-    while (pad <= max_cert_padding and pad + end_magic.len <= tail.len) : (pad += 1) {
+    while (pad <= max and pad + end_magic.len <= tail.len) : (pad += 1) {
         const before = tail[0 .. tail.len - pad];
         if (std.mem.endsWith(u8, before, end_magic)) return pad;
         if (tail[tail.len - pad - 1] != 0) return null;
@@ -380,13 +411,49 @@ test "the certificate table of a signed PE file" {
 
 test "zero padding between the trailer and the certificate table" {
     const t = std.testing;
-    try t.expectEqual(@as(?usize, 0), certPadding("xxxxxxxBNDLEND\x00"));
-    try t.expectEqual(@as(?usize, 3), certPadding("xxxxBNDLEND\x00\x00\x00\x00"));
-    try t.expectEqual(@as(?usize, 7), certPadding("BNDLEND\x00\x00\x00\x00\x00\x00\x00\x00"));
-    try t.expectEqual(@as(?usize, null), certPadding("BNDLEND\x00\x00\x00\x00\x00\x00\x00\x00\x00")); // more than 7
-    try t.expectEqual(@as(?usize, null), certPadding("xBNDLEND\x00\x00\x01\x00")); // not zeros
-    try t.expectEqual(@as(?usize, null), certPadding("xxxxxxxxxxxxxxx"));
-    try t.expectEqual(@as(?usize, null), certPadding("\x00\x00"));
+    const m = max_cert_padding;
+    try t.expectEqual(@as(?usize, 0), zeroPadding("xxxxxxxBNDLEND\x00", m));
+    try t.expectEqual(@as(?usize, 3), zeroPadding("xxxxBNDLEND\x00\x00\x00\x00", m));
+    try t.expectEqual(@as(?usize, 7), zeroPadding("BNDLEND\x00\x00\x00\x00\x00\x00\x00\x00", m));
+    try t.expectEqual(@as(?usize, null), zeroPadding("BNDLEND\x00\x00\x00\x00\x00\x00\x00\x00\x00", m)); // more than 7
+    try t.expectEqual(@as(?usize, 8), zeroPadding("BNDLEND\x00\x00\x00\x00\x00\x00\x00\x00\x00", max_macho_padding));
+    try t.expectEqual(@as(?usize, null), zeroPadding("xBNDLEND\x00\x00\x01\x00", m)); // not zeros
+    try t.expectEqual(@as(?usize, null), zeroPadding("xxxxxxxxxxxxxxx", m));
+    try t.expectEqual(@as(?usize, null), zeroPadding("\x00\x00", m));
+}
+
+/// A Mach-O header with two load commands: a 72-byte segment, then LC_CODE_SIGNATURE at
+/// *dataoff* of *datasize* bytes.
+fn testMacho(dataoff: u32, datasize: u32) [256]u8 {
+    var h = std.mem.zeroes([256]u8);
+    std.mem.writeInt(u32, h[0..4], 0xfeedfacf, .little);
+    std.mem.writeInt(u32, h[16..20], 2, .little); // ncmds
+    std.mem.writeInt(u32, h[20..24], 72 + 16, .little); // sizeofcmds
+    std.mem.writeInt(u32, h[32..36], 0x19, .little); // LC_SEGMENT_64
+    std.mem.writeInt(u32, h[36..40], 72, .little);
+    std.mem.writeInt(u32, h[104..108], 0x1d, .little); // LC_CODE_SIGNATURE
+    std.mem.writeInt(u32, h[108..112], 16, .little);
+    std.mem.writeInt(u32, h[112..116], dataoff, .little);
+    std.mem.writeInt(u32, h[116..120], datasize, .little);
+    return h;
+}
+
+test "the code signature of a Mach-O single file" {
+    const t = std.testing;
+    var h = testMacho(100_000, 4000);
+    try t.expectEqual(@as(?u64, 100_000), machoSignature(&h, 104_000));
+    try t.expectEqual(@as(?u64, null), machoSignature(&h, 104_001)); // data after it: the trailer ends the file
+    try t.expectEqual(@as(?u64, null), machoSignature(h[0..100], 104_000)); // load commands cut short
+    h = testMacho(100_000, 0);
+    try t.expectEqual(@as(?u64, null), machoSignature(&h, 100_000)); // an empty signature
+    h = testMacho(100_000, 4000);
+    std.mem.writeInt(u32, h[36..40], 4, .little); // a load command smaller than its header
+    try t.expectEqual(@as(?u64, null), machoSignature(&h, 104_000));
+    h = testMacho(100_000, 4000);
+    std.mem.writeInt(u32, h[0..4], 0xcafebabe, .big); // universal: never (bundler's stubs are thin)
+    try t.expectEqual(@as(?u64, null), machoSignature(&h, 104_000));
+    const pe = testHead(0x20b, 4096, 1480);
+    try t.expectEqual(@as(?u64, null), machoSignature(&pe, 4096 + 1480));
 }
 
 test "the trailer's offsets count back from where it ends" {

@@ -325,10 +325,15 @@ def trailer_bytes(payload_length: int, manifest: bytes) -> bytes:
 # ---------------------------------------------------------------- reading
 
 
-#: how much of the file's start the PE header check reads (the stub's pe_head_size)
-PE_HEAD_SIZE = 1024
+#: how much of the file's start the signature checks read (the stub's head_size): PE headers, or a
+#: Mach-O header and its load commands
+HEAD_SIZE = 4096
 #: osslsigncode and signtool align the certificate table to 8 bytes with zeros
 MAX_CERT_PADDING = 7
+#: bundler aligns the code signature after a Mach-O single file's payload to 16 bytes with zeros
+MAX_MACHO_PADDING = 15
+MH_MAGIC_64 = 0xFEEDFACF
+LC_CODE_SIGNATURE = 0x1D
 
 
 def certificate_table(head: bytes, size: int) -> int | None:
@@ -354,10 +359,36 @@ def certificate_table(head: bytes, size: int) -> int | None:
     return start if length and start + length == size else None
 
 
-def cert_padding(tail: bytes) -> int | None:
-    """How many zero bytes end *tail* (the bytes before a certificate table) after the trailer's
-    end magic; None if anything else is there."""
-    for pad in range(min(MAX_CERT_PADDING, len(tail) - len(END_MAGIC)) + 1):
+def macho_signature(head: bytes, size: int) -> int | None:
+    """The file offset of a thin 64-bit Mach-O file's code signature, if *head* holds its header and
+    load commands and the signature ends exactly at *size* (the payload then lies inside
+    ``__LINKEDIT``, before it); else None. Mirrors stubs/artifact.zig."""
+    if len(head) < 32 or int.from_bytes(head[:4], "little") != MH_MAGIC_64:
+        return None
+    ncmds, sizeofcmds = struct.unpack_from("<II", head, 16)
+    end = 32 + sizeofcmds
+    if end > len(head):
+        return None
+    off = 32
+    for _ in range(ncmds):
+        if off + 8 > end:
+            return None
+        cmd, cmdsize = struct.unpack_from("<II", head, off)
+        if cmdsize < 8 or off + cmdsize > end:
+            return None
+        if cmd == LC_CODE_SIGNATURE:
+            if cmdsize < 16:
+                return None
+            dataoff, datasize = struct.unpack_from("<II", head, off + 8)
+            return dataoff if datasize and dataoff + datasize == size else None
+        off += cmdsize
+    return None
+
+
+def cert_padding(tail: bytes, max_pad: int = MAX_CERT_PADDING) -> int | None:
+    """How many zero bytes (at most *max_pad*) end *tail* (the bytes before a signature) after the
+    trailer's end magic; None if anything else is there."""
+    for pad in range(min(max_pad, len(tail) - len(END_MAGIC)) + 1):
         if tail[:len(tail) - pad].endswith(END_MAGIC):
             return pad
         if tail[len(tail) - pad - 1] != 0:
@@ -366,19 +397,23 @@ def cert_padding(tail: bytes) -> int | None:
 
 
 def trailer_end(path: Path) -> int:
-    """Where the trailer ends: the end of the file, or in a signed Windows file the start of its
-    certificate table less its zero padding (docs/FORMAT.md)."""
+    """Where the trailer ends: the end of the file; in a signed Windows file the start of its
+    certificate table, in a macOS file the start of its code signature, less their zero padding
+    (docs/FORMAT.md)."""
     size = path.stat().st_size
     with open(path, "rb") as f:
-        table = certificate_table(f.read(PE_HEAD_SIZE), size)
+        head = f.read(HEAD_SIZE)
+        table, max_pad = certificate_table(head, size), MAX_CERT_PADDING
+        if table is None:
+            table, max_pad = macho_signature(head, size), MAX_MACHO_PADDING
         if table is None:
             return size
-        want = min(MAX_CERT_PADDING + len(END_MAGIC), table)
+        want = min(max_pad + len(END_MAGIC), table)
         f.seek(table - want)
-        pad = cert_padding(f.read(want))
+        pad = cert_padding(f.read(want), max_pad)
     if pad is None:
-        raise PayloadError(f"{path}: no bundler trailer before its certificate table (signature): something "
-                           "else was added between them (damaged); build and sign it again")
+        raise PayloadError(f"{path}: no bundler trailer before its signature: something else was added between "
+                           "them (damaged); build and sign it again")
     return table - pad
 
 

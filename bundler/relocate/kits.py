@@ -52,6 +52,9 @@ class FormatKit:
     check_paths: PathCheck = no_path_check
     #: the oldest system (glibc, macOS) the relocated binaries run on
     floor: FloorOf = no_floor
+    #: (stub, payload block, file name) → the single file, when the payload must sit inside the
+    #: stub's signed region (Mach-O); None: the block simply follows the stub
+    seal_onefile: Callable[[bytes, bytes, str], bytes] | None = None
 
 
 def _noop(path: Path) -> None:
@@ -146,6 +149,7 @@ def _macho(target: Target, interp: BaseInterpreter, root: Path, python_rel: str,
         check=codesign.verify_adhoc,
         check_paths=macho.search_path_check(policy.is_system),
         floor=macho.macos_floor_of(target.arch),
+        seal_onefile=codesign.sign_with_payload,
     )
 
 

@@ -170,6 +170,12 @@ def test_macos_runtime_is_relocated_and_signed(cross_build, tmp_path):
         verify_adhoc(f)
     manifest = payload.read_manifest(Path(b["outputs"][0]["path"]))
     assert manifest.macos_minimum == "11.0" and manifest.python.executable == "bin/python3.11"
+    # the single file itself: its payload inside __LINKEDIT, an ad-hoc signature over every byte
+    import apple_platform
+
+    problems = apple_platform.verify_macho(b["outputs"][0]["path"])
+    assert [p["description"] for p in problems if "CMS" not in p["description"]] == []  # (ad hoc: no CMS)
+    verify_adhoc(Path(b["outputs"][0]["path"]))
 
 
 def test_each_target_carries_an_sbom_and_its_report_traces_the_helper_library(cross_build):

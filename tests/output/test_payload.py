@@ -225,7 +225,7 @@ def test_a_signed_looking_file_with_garbage_before_its_table_is_damaged(tmp_path
     data[0x98 + 112 + 32:0x98 + 112 + 40] = table.to_bytes(4, "little") + len(cert).to_bytes(4, "little")
     path = tmp_path / "a.exe"
     path.write_bytes(bytes(data))
-    with pytest.raises(PayloadError, match="no bundler trailer before its certificate table"):
+    with pytest.raises(PayloadError, match="no bundler trailer before its signature"):
         pl.read_trailer(path)
     data[table - 4] = 0  # only zeros between: the trailer is found
     path.write_bytes(bytes(data))

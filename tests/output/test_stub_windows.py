@@ -648,11 +648,11 @@ def _osslsign(src: Path, dest: Path, cert: SigningCert) -> None:
 def test_signed_artifact_carries_a_verifying_signature_after_the_trailer(app, signed_app, signing_cert):
     osslsigncode_verify(signed_app, signing_cert)
     size = signed_app.stat().st_size
-    table = pl.certificate_table(signed_app.read_bytes()[:pl.PE_HEAD_SIZE], size)
+    table = pl.certificate_table(signed_app.read_bytes()[:pl.HEAD_SIZE], size)
     assert table is not None and table % 8 == 0 and app.stat().st_size <= table < size
     assert pl.trailer_end(signed_app) == app.stat().st_size  # the padding is skipped
     assert pl.read_trailer(signed_app) == pl.read_trailer(app)
-    assert pl.certificate_table(app.read_bytes()[:pl.PE_HEAD_SIZE], app.stat().st_size) is None
+    assert pl.certificate_table(app.read_bytes()[:pl.HEAD_SIZE], app.stat().st_size) is None
 
 
 def test_signed_artifact_runs_like_the_unsigned_one(app, signed_app, tmp_path, wine):
@@ -682,7 +682,7 @@ def test_bytes_between_trailer_and_signature_are_damage(app, signing_cert, tmp_p
     _osslsign(padded, bad, signing_cert)
     osslsigncode_verify(bad, signing_cert)  # a valid signature: the damage is bundler's to see
     assert_damaged(run(bad, wine=wine, cache=None, BUNDLER_STUB="verify"), bad)
-    with pytest.raises(PayloadError, match="no bundler trailer before its certificate table"):
+    with pytest.raises(PayloadError, match="no bundler trailer before its signature"):
         pl.read_trailer(bad)
     assert climod.main(["inspect", "--verify", str(bad)]) == PayloadError.exit_code
     with pytest.raises(SignError, match="no longer has a readable bundler trailer"):  # bundler never publishes it

@@ -202,3 +202,22 @@ def as_user(uid: int = UID):
         os.setuid(uid)
 
     return demote
+
+
+def host_reader(out_dir: Path) -> Path:
+    """stubs/bench.zig built for this host like the stub (its flags, its libzstd): the stub's own
+    reader (stubs/artifact.zig), which finds the trailer, parses the manifest strictly and
+    decompresses every frame of the artifact it is given. It runs on a macOS single file here,
+    where the macOS stub itself cannot (no macOS kernel)."""
+    from bundler.output import stubbuild as sb
+
+    src = sb.CHECKOUT_SOURCES
+    out = out_dir / "reader"
+    proc = subprocess.run(
+        [*sb.zig_command(), "build-exe", str(src / "bench.zig"), "-cflags", *sb.CFLAGS, "--",
+         str(src / "zstd" / "zstd.c"), "-target", "x86_64-linux-musl", *sb.ZIG_FLAGS, "-I", str(src / "zstd"),
+         "--name", "reader", f"-femit-bin={out}"],
+        cwd=out_dir, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -218,6 +218,28 @@ def sign_image(image: bytes, identifier: str, name: str = "<image>") -> bytes:
     return code + blob + b"\0" * (datasize - len(blob))
 
 
+def sign_with_payload(image: bytes, payload: bytes, identifier: str, name: str = "<image>") -> bytes:
+    """The thin Mach-O executable *image* (signed or not) with *payload* appended inside its
+    ``__LINKEDIT`` and a fresh ad-hoc signature after it, so the signature covers every byte before
+    it, the payload included, and ends the file (a strict verifier accepts it; nothing follows).
+
+    ``__LINKEDIT`` grows to hold the payload and zero padding to 16 bytes; ``LC_CODE_SIGNATURE``
+    points past them. A reader finds the payload's trailer just before the signature (docs/FORMAT.md).
+    """
+    layout = _layout(image, name)
+    if layout.filetype != MH_EXECUTE:
+        raise RelocationError(f"{name}: is not an executable; only a program carries a payload")
+    end = layout.signature[0] if layout.signature is not None else layout.linkedit.fileoff + layout.linkedit.filesize
+    body = bytearray(image[:end])
+    body += payload
+    body += b"\0" * (_align(len(body), 16) - len(body))
+    # __LINKEDIT now ends where the signature starts, and LC_CODE_SIGNATURE (if any yet) points there
+    struct.pack_into("<Q", body, layout.linkedit.cmd_offset + 48, len(body) - layout.linkedit.fileoff)
+    if layout.signature_cmd is not None:
+        struct.pack_into("<I", body, layout.signature_cmd + 8, len(body))
+    return sign_image(bytes(body), identifier, name)
+
+
 def _assemble_universal(magic: int, parts: list[tuple[Slice, bytes]]) -> bytes:
     """A universal file of *parts* in order, each at its slice's alignment."""
     wide = magic == FAT_MAGIC_64
