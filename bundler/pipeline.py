@@ -42,6 +42,7 @@ from bundler.output.onefile import OnefileResult, write_onefile
 from bundler.output.sign import find_osslsigncode, sign_file
 from bundler.output.stub import Stub, launcher_for, stub_for
 from bundler.output.tree import (
+    SBOM_SUFFIX,
     add_entry_launchers,
     source_date_epoch,
     staged_outputs,
@@ -382,7 +383,7 @@ class _Sboms:
     def beside(self, output: Path, kind: str) -> Path:
         """``<output>.cdx.json`` next to *output* (a single file's ``.exe`` dropped)."""
         stem = output.name[: -len(".exe")] if kind == "onefile" and output.name.endswith(".exe") else output.name
-        dest = output.parent / (stem + sbom.SBOM_SUFFIX)
+        dest = output.parent / (stem + SBOM_SUFFIX)
         dest.write_text(self.texts[kind], encoding="utf-8")
         return dest
 

@@ -15,7 +15,6 @@ remainder, whole bytes), so they sum to the frame's length exactly.
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass

@@ -33,11 +33,10 @@ from bundler.base.model import BaseInterpreter
 from bundler.binfmt.formats import needed_by, read_binaries, reader_for
 from bundler.digest import sha256_file
 from bundler.output.manifest import Manifest, StubRecord
-from bundler.output.tree import SBOM_SUFFIX  # noqa: F401  (one name for it: sbom.SBOM_SUFFIX)
 from bundler.platforms import platform_named
 
 #: the SBOM's name inside a runtime (its root) and the manifest's pointer to it; beside an
-#: output it is ``<output>`` + SBOM_SUFFIX (``.cdx.json``)
+#: output it is ``<output>.cdx.json`` (bundler.output.tree.SBOM_SUFFIX)
 SBOM_NAME = "bundler.cdx.json"
 _NAMESPACE = uuid.UUID("6f1c2a8e-5b1d-4c59-9d0a-2b7f1e4c9a10")  # bundler's, for uuid5 serial numbers
 
@@ -184,6 +183,21 @@ def _files_of(infos: Mapping[str, Path], sitepackages: str) -> dict[str, str]:
     return out
 
 
+def library_users(root: Path, target: str, libraries: Sequence[str], owner_of: Mapping[str, str]) -> dict[str, set[str]]:
+    """Who needs each vendored library (runtime-relative paths) of the runtime at *root*, as SBOM
+    references: ``pypi:<name>`` for a file a distribution installed (*owner_of*), ``lib:<path>``
+    for another vendored library, else ``cpython`` (the interpreter and its standard library)."""
+    plat = platform_named(target)
+    fold = plat is not None and reader_for(plat.binary_format, plat.arch).case_insensitive
+    binaries = read_binaries(root, target)
+    needs: dict[str, set[str]] = {}
+    for path in libraries:
+        for user in needed_by(binaries, path, fold):
+            who = f"lib:{user}" if user in libraries else f"pypi:{owner_of[user]}" if user in owner_of else "cpython"
+            needs.setdefault(who, set()).add(path)
+    return needs
+
+
 def requirements(dist_info: Path, markers: Mapping[str, str], installed: set[str]) -> list[str]:
     """The installed distributions *dist_info*'s ``Requires-Dist`` names under *markers* (no extras)."""
     meta = PathDistribution(dist_info).metadata
@@ -286,19 +300,9 @@ def make(manifest: Manifest, root: Path, *, sitepackages: str, markers: Mapping[
     for name, c in sorted(wheels.items()):
         if name in infos:
             bom.register_dependency(c, [wheels[d] for d in requirements(infos[name], markers, installed) if d != name])
-    # who needs each vendored library: a wheel's files, another vendored library, else the interpreter
-    plat = platform_named(m.target)
-    fold = plat is not None and reader_for(plat.binary_format, plat.arch).case_insensitive
-    binaries = read_binaries(root, m.target)
-    owner_of = _files_of(infos, sitepackages)
     lib_of = {v.path: c for v, c in zip(m.contents.vendored_libraries, libs)}
-    needs: dict[str, set[str]] = {}
-    for path, c in lib_of.items():
-        for user in needed_by(binaries, path, fold):
-            who = f"lib:{user}" if user in lib_of else f"pypi:{owner_of[user]}" if user in owner_of else "cpython"
-            needs.setdefault(who, set()).add(path)
     by_ref = {"cpython": interp, **{f"pypi:{n}": c for n, c in wheels.items()}, **{f"lib:{p}": c for p, c in lib_of.items()}}
-    for ref, paths in sorted(needs.items()):
+    for ref, paths in sorted(library_users(root, m.target, list(lib_of), _files_of(infos, sitepackages)).items()):
         if ref in by_ref:
             bom.register_dependency(by_ref[ref], [lib_of[p] for p in sorted(paths)])
     # the serial number names this content: same runtime, same SBOM

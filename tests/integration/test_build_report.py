@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import sysconfig
 from html.parser import HTMLParser
 from pathlib import Path
