@@ -58,8 +58,8 @@ def _is_our_sbom(path: Path) -> bool:
 
 def is_bundler_output(path: Path) -> bool:
     """Whether *path* is something bundler wrote: a single file (its trailer), a runtime directory or
-    ``.tar.zst`` (its ``bundler.json``), a build report (its mark). A look-alike (a virtualenv has
-    ``bin/python3`` too) is not."""
+    ``.tar.zst`` (its ``bundler.json``), a build report (its mark), an SBOM beside an output (CycloneDX
+    whose tools name bundler). A look-alike (a virtualenv has ``bin/python3`` too) is not."""
     from bundler.output.payload import read_trailer
 
     if path.is_symlink():

@@ -128,3 +128,17 @@ def test_rpm_answers_where_there_is_no_dpkg():
     found = sbom.owning_packages(["/usr/lib64/libz.so.1", "/opt/x.so"], run)
     assert list(found) == ["/usr/lib64/libz.so.1"]
     assert found["/usr/lib64/libz.so.1"].purl.endswith("zlib-ng-compat@2.1.6-2.fc40?arch=x86_64")
+
+
+def test_a_new_build_replaces_its_own_sbom_only(tree, tmp_path):
+    from bundler.output.tree import is_bundler_output
+
+    ours = tmp_path / "app-1.0-linux-x86_64.cdx.json"
+    ours.write_text(json.dumps(_make(tree)))
+    assert is_bundler_output(ours)
+    theirs = tmp_path / "vendor.cdx.json"  # another tool's SBOM of the same name pattern
+    theirs.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6",
+                                  "metadata": {"tools": {"components": [{"name": "syft"}]}}}))
+    broken = tmp_path / "notes.cdx.json"
+    broken.write_text("not json")
+    assert not is_bundler_output(theirs) and not is_bundler_output(broken)
