@@ -414,18 +414,6 @@ def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], re
     return result
 
 
-def _report_data(spec, staged, target, interp, rel, version, apps, records, onefile: OnefileResult | None,
-                 timings) -> buildreport.ReportData | None:
-    """What --report shows, read now from the single file (or the tree, without one); None without --report."""
-    if not spec.report:
-        return None
-    if onefile is not None:
-        return buildreport.of_single_file(onefile.path, root=staged.root, timings=tuple(timings))
-    layer_map = _layer_map(spec, staged, apps)
-    manifest = _manifest_core(spec, staged, target, interp, rel, version, records)
-    return buildreport.of_tree(staged.root, manifest, layer_map, timings=tuple(timings))
-
-
 def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
     """The base interpreter and target of every build *spec* asks for, in the order asked.
 
@@ -603,8 +591,9 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         sboms = _Sboms(staged, target, sbom.base_origin(interp, named))
         onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub, records, sboms)
                    if "onefile" in spec.formats else None)
-        # the report reads the tree as the single file packed it (before a directory's launchers join it)
-        page = _report_data(spec, staged, target, interp, rel, version, apps, records, onefile, timings)
+        # --report: the single file as packed (read before a directory's launchers join the tree)
+        page = (buildreport.of_single_file(onefile.path, root=staged.root, timings=tuple(timings))
+                if spec.report and onefile is not None else None)
         if {"dir", "archive"} & set(spec.formats):
             # only a directory or archive starts from bin/ (the single file is its own launcher)
             if launcher is not None:
@@ -615,6 +604,8 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
             starter = (f"bin/<entry>{target.os.exe_suffix}", launcher.record()) if launcher is not None else None
             sboms.write("runtime", core, starter)  # a directory's and archive's: its launchers, if any, no stub
             write_runtime_manifest(root, core)
+            if spec.report and page is None:  # no single file: the tree as the directory or archive holds it
+                page = buildreport.of_tree(root, core, _layer_map(spec, staged, apps), timings=tuple(timings))
         for fmt in spec.formats:
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / (f"{spec.name}-{target.name}" if several else spec.name)))

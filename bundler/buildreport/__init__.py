@@ -7,10 +7,10 @@ file, from its manifest and payload alone.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
+from bundler import cachefs
 from bundler.buildreport.model import ReportData, collect, items_of_single_file, items_of_tree
 from bundler.buildreport.page import render
 from bundler.errors import OutputError
@@ -48,21 +48,14 @@ def of_tree(root: Path, manifest: Manifest, layers: LayerMap,
 
 
 def write(data: ReportData, dest: Path) -> Path:
-    """Write the page of *data* to *dest* whole (a temporary sibling renamed into place); an existing
-    file there is replaced only if it is a report bundler wrote."""
+    """Write the page of *data* to *dest* whole; an existing file there is replaced only if it is a
+    report bundler wrote."""
     if (dest.exists() or dest.is_symlink()) and not is_bundler_output(dest):
         raise OutputError(f"{dest}: exists and is not a bundler report, so it is not replaced; move it away or "
                           "choose another place with --output")
-    tmp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=".bundler-report-", suffix=".partial")
-        tmp = Path(name)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(render(data))
-        os.chmod(tmp, 0o644)
-        tmp.replace(dest)
+        with cachefs.new_file(dest, 0o644) as out:  # a temporary sibling, renamed into place; removed on failure
+            out.write(render(data).encode("utf-8"))
     except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         raise OutputError(f"{dest}: cannot write the report ({exc.strerror}); choose a writable place with --output") from exc
     return dest

@@ -67,10 +67,6 @@ class ReportData:
     #: the single file's size in bytes (None: the report is of a runtime tree)
     artifact_size: int | None = None
 
-    @property
-    def compressed(self) -> bool:
-        return self.manifest.payload is not None
-
 
 def largest_remainder(total: int, weights: list[int]) -> list[int]:
     """*total* split in whole parts proportional to *weights*, summing to *total* exactly."""
@@ -93,8 +89,8 @@ def items_of_single_file(path: Path, manifest: Manifest, trailer: payload.Traile
     frames = [(layer.name, fr) for layer in manifest.payload.layers for fr in layer.frames]
     by_frame: list[list[tuple[str, int, int, int]]] = [[] for _ in frames]
     for entry in payload.iter_entries(path, manifest, trailer):
-        size = sum(len(c) for c in entry.chunks) if entry.kind == payload.FILE else 0
-        by_frame[entry.frame].append((entry.path, entry.kind, size, entry.stored))
+        data = entry.stored - payload.HEADER.size - len(entry.path.encode("utf-8", "surrogateescape"))
+        by_frame[entry.frame].append((entry.path, entry.kind, data if entry.kind == payload.FILE else 0, entry.stored))
     items: list[Item] = []
     for (layer, fr), entries in zip(frames, by_frame):
         shares = largest_remainder(fr.length, [stored for _p, _k, _s, stored in entries])

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from bundler.buildreport.model import Item, Node, ReportData, tree, walk
+from bundler.buildreport.model import Item, Node, ReportData, tree
 from bundler.buildreport.treemap import Rect, layout
 from bundler.output import payload
 from bundler.output.tree import REPORT_MARK
@@ -273,8 +273,3 @@ def render(data: ReportData) -> str:
         f'<nav aria-label="Sections">{nav}</nav><main>{body}</main>'
         f"<script>{SCRIPT}</script></body></html>\n"
     )
-
-
-def all_nodes(data: ReportData) -> list[Node]:
-    """Every node the page draws (tests compare them with the manifest)."""
-    return list(walk(tree(data)))

@@ -22,8 +22,9 @@ import pytest
 from support import golden
 
 from bundler import buildreport
-from bundler.buildreport.model import DIRECTORIES, group_of, largest_remainder, needed_by, tree, walk
-from bundler.buildreport.page import all_nodes, node_id, render
+from bundler.binfmt.formats import needed_by
+from bundler.buildreport.model import DIRECTORIES, group_of, largest_remainder, tree, walk
+from bundler.buildreport.page import node_id, render
 from bundler.errors import OutputError
 from bundler.output import manifest as mf
 from bundler.output import payload as pl
@@ -140,7 +141,7 @@ def test_the_page_holds_every_section_and_what_it_says(ssl_file, tmp_path):
     assert "dep-1.0-py3-none-any.whl" in page and "ab" * 32 in page and "built from the project" in page
     assert "standard library tests" in page and "3.5 kB" in page
     assert "Not recorded" in page  # no timings in an artifact
-    boxes = [n for n in all_nodes(data) if n.kind in ("layer", "top", "package")]
+    boxes = [n for n in walk(tree(data)) if n.kind in ("layer", "top", "package")]
     assert {n.kind for n in boxes} == {"layer", "top", "package"}
     for node in boxes:  # a box links (Tab, Enter) to its entry in the contents tree
         assert f'href="#{node_id(node)}"' in page and f'id="{node_id(node)}"' in page, node
@@ -176,3 +177,19 @@ def test_report_name():
     assert buildreport.report_name("app-1.0-windows-x86_64.exe") == "app-1.0-windows-x86_64.report.html"
     assert buildreport.report_name("app-1.0-linux-x86_64") == "app-1.0-linux-x86_64.report.html"
     assert sys.platform == "linux"
+
+
+def test_a_tree_without_a_single_file_counts_what_a_payload_would_hold(tmp_path):
+    """A dir/archive-only build's report reads the tree: its layer sizes are the ones packing it would give."""
+    import io
+
+    root = golden.make_tree(tmp_path / "rt")
+    layers = LayerMap("lib/python3.11/site-packages", {}, {"dep": "dependencies", "app": "app"})
+    entries = pl.scan_tree(root)
+    packed = pl.pack({name: [e for e in entries if layers.layer_of(e.path) == name] for name in pl.LAYERS},
+                     io.BytesIO(), level=3, cache=pl.FrameCache(None))
+    data = buildreport.of_tree(root, mf.parse(golden.MANIFEST, "golden"), layers)
+    nodes = {n.name: n for n in tree(data)}
+    for layer in packed.layers:
+        assert (nodes[layer.name].stored, nodes[layer.name].files) == (layer.uncompressed_size, layer.files)
+        assert nodes[layer.name].compressed is None  # no frames to share out
