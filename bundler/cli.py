@@ -48,8 +48,9 @@ def cli() -> None:
 @click.option("--name", metavar="NAME", help="Output name (default: the project's name, else the first entry).")
 @click.option("--version", "version", metavar="VERSION", help="Version used in output names.")
 @click.option("--format", "format", multiple=True, type=click.Choice(FORMATS),
-              help="Output kind: onefile (self-extracting executable), dir (runtime directory) or "
-                   "archive (.tar.zst). Repeatable; default onefile.")
+              help="Output kind: onefile (self-extracting executable), dir (runtime directory), "
+                   "archive (.tar.zst) or app (a macOS .app bundle and its .app.zip; macos targets only). "
+                   "Repeatable; default onefile.")
 @click.option("--output-dir", metavar="DIR", help="Where outputs go (default: <project>/dist).")
 @click.option("--find-links", "find_links", multiple=True, metavar="DIR",
               help="Directory of wheels to use before downloading. Repeatable.")
@@ -75,6 +76,17 @@ def cli() -> None:
               help="Sign the Windows single file (Authenticode) with the certificate and key in the PKCS#12 file "
                    "PFX, using osslsigncode; the password is read from $BUNDLER_SIGN_PASSWORD. No timestamp. "
                    "Windows targets only.")
+@click.option("--bundle-id", "bundle_id", metavar="ID",
+              help="The app bundle's CFBundleIdentifier, reverse DNS (default: local.<name>; set your own before "
+                   "shipping). --format app only.")
+@click.option("--sign-identity", "sign_identity", metavar="P12|NAME",
+              help="Sign the app bundle with a real identity, hardened runtime and entitlements: a PKCS#12 (.p12) "
+                   "file, by rcodesign on any host (pip install 'bundler[macos-sign]'; password in "
+                   "$BUNDLER_SIGN_PASSWORD), or a keychain identity name, by Apple's codesign on a Mac. "
+                   "Default: signed ad hoc.")
+@click.option("--entitlements", metavar="PLIST",
+              help="Entitlements for --sign-identity (default: allow-unsigned-executable-memory and "
+                   "disable-library-validation).")
 @click.option("--report", is_flag=True, default=None,
               help="Also write <name>-<version>-<target>.report.html beside the outputs: a page of what the runtime "
                    "holds (treemap, largest files, vendored libraries, wheels), what it costs and where it came from.")
@@ -113,6 +125,8 @@ def build(project_dir: Path | None, verbose: int, quiet: bool, as_json: bool, **
             click.echo(summary_text(summary, verbose=verbose > 0, color=reporter.color), err=True)
             for out in result.outputs:
                 click.echo(str(out))
+            if result.app_zip is not None:
+                click.echo(str(result.app_zip))
             if result.report is not None:
                 click.echo(str(result.report))
 
@@ -170,6 +184,8 @@ def build_summary(formats: tuple[str, ...], result) -> dict:
         "timings": {stage: round(seconds, 3) for stage, seconds in result.timings},
     }
     summary["sboms"] = [str(p) for p in result.sboms]
+    if result.app_zip is not None:
+        summary["app_zip"] = str(result.app_zip)
     if result.report is not None:
         summary["report"] = str(result.report)
     if result.onefile is not None:
@@ -204,6 +220,9 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
     if s.get("excluded"):
         lines.append(f"  {'excluded':<9} {', '.join(s['excluded'])} (left unresolved by --exclude-lib: what needs "
                      "them must cope without)")
+    if s.get("app_zip"):
+        lines.append(f"  {'app zip':<9} {s['app_zip']}  {human_size(Path(s['app_zip']).stat().st_size)} "
+                     "(for transport: the Finder and ditto restore it)")
     if s.get("sboms"):
         lines.append(f"  {'sbom':<9} " + ", ".join(Path(p).name for p in s["sboms"]) + " (CycloneDX 1.6)")
     if s.get("report"):
@@ -227,7 +246,7 @@ def summary_text(s: dict, *, verbose: bool = False, color: bool = False) -> str:
 @click.option("-v", "--verbose", count=True, help="Tracebacks on errors.")
 def inspect(artifact: Path, verify: bool, as_json: bool, report: bool, sbom: bool, output: Path | None,
             verbose: int) -> None:
-    """Show what ARTIFACT holds: a single file, a runtime directory or a .tar.zst runtime archive.
+    """Show what ARTIFACT holds: a single file, a runtime directory, a .tar.zst runtime archive or a macOS .app.
 
     Manifest, layers, sizes, entry points.
     """
@@ -287,6 +306,7 @@ def _sbom_of(artifact: Path) -> str:
     from bundler.output.tree import RUNTIME_MANIFEST, read_runtime_file, read_runtime_manifest_json
 
     runtime = artifact.is_dir() or artifact.name.endswith(".tar.zst")
+    artifact = _runtime_of(artifact)
     if runtime:
         manifest = parse(read_runtime_manifest_json(artifact), f"{artifact}: {RUNTIME_MANIFEST}")
     else:
@@ -330,10 +350,19 @@ def _manifest_head(manifest: Manifest, kind: str) -> list[str]:
     ]
 
 
+def _runtime_of(artifact: Path) -> Path:
+    """The runtime an output holds: an app bundle's ``Contents/Resources/runtime``, else *artifact*."""
+    from bundler.output.tree import APP_RUNTIME
+
+    return artifact / APP_RUNTIME if artifact.is_dir() and (artifact / APP_RUNTIME).is_dir() else artifact
+
+
 def _inspect_runtime(path: Path, verify: bool, as_json: bool) -> None:
-    """``inspect`` of a ``dir`` or ``archive`` output: the manifest file at its root (FORMAT.md)."""
+    """``inspect`` of a ``dir``, ``archive`` or ``app`` output: the runtime's manifest file (FORMAT.md);
+    ``--verify`` of an app also checks its seal."""
     import json
 
+    from bundler.output.appbundle import verify_app
     from bundler.output.manifest import parse
     from bundler.output.tree import (
         RUNTIME_MANIFEST,
@@ -341,15 +370,18 @@ def _inspect_runtime(path: Path, verify: bool, as_json: bool) -> None:
         verify_runtime,
     )
 
-    raw = read_runtime_manifest_json(path)
-    manifest = parse(raw, f"{path}: {RUNTIME_MANIFEST}")
-    checked = verify_runtime(path, manifest) if verify else None
+    runtime = _runtime_of(path)
+    raw = read_runtime_manifest_json(runtime)
+    manifest = parse(raw, f"{runtime}: {RUNTIME_MANIFEST}")
+    checked = verify_runtime(runtime, manifest) if verify else None
+    if verify and runtime != path:
+        checked = f"the signature seals the bundle ({verify_app(path)}); {checked}"
     if as_json:
         click.echo(json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    kind = "directory" if path.is_dir() else "archive"
+    kind = "app bundle" if runtime != path else "directory" if path.is_dir() else "archive"
     lines = [
-        *_manifest_head(manifest, f"runtime {kind}, "),
+        *_manifest_head(manifest, f"{kind}, " if kind == "app bundle" else f"runtime {kind}, "),
         f"  size      {human_size(_tree_size(path))}" + (" (compressed)" if kind == "archive" else ""),
     ]
     if checked is not None:

@@ -25,7 +25,8 @@ from bundler.deps.lock import DirectoryRef, WheelRef, read_lock
 from bundler.deps.options import FetchOptions
 from bundler.digest import sha256_file
 from bundler.errors import ConfigError, InterpreterError
-from bundler.output import payload, sbom
+from bundler.binfmt.macho.parse import minimum_macos, version_key
+from bundler.output import appbundle, appsign, payload, sbom
 from bundler.output.layers import build_layer_map
 from bundler.output.manifest import (
     App,
@@ -85,6 +86,8 @@ class BuildResult:
     report: Path | None = None
     #: the CycloneDX SBOM beside each output (``<output>.cdx.json``), in the order of *outputs*
     sboms: tuple[Path, ...] = ()
+    #: the app bundle zipped for transport (``--format app``): ``<name>-<version>-<target>.app.zip``
+    app_zip: Path | None = None
 
 
 def collect_binaries(root: Path, fmt: BinaryFormat, arch: str, only: set[str] | None = None) -> dict[str, BinaryInfo]:
@@ -370,15 +373,19 @@ class _Sboms:
 
     def __init__(self, staged: StagedRuntime, target: Target, origin: sbom.Base) -> None:
         self.staged, self.target, self.origin = staged, target, origin
-        self.texts: dict[str, str] = {}  # output kind ("onefile", "runtime") -> its SBOM
+        self.texts: dict[str, str] = {}  # output kind ("onefile", "runtime", "app") -> its SBOM
+        self.current: str | None = None  # whose SBOM the tree holds now
 
     def write(self, kind: str, manifest: Manifest, stub: tuple[str, StubRecord] | None) -> None:
-        text = sbom.make(manifest, self.staged.root, sitepackages=self.staged.sitepackages,
-                         markers=self.target.environment, base=self.origin, stub=stub)
-        self.texts[kind] = text
-        path = self.staged.root / sbom.SBOM_NAME
-        path.unlink(missing_ok=True)  # never write through a hard link into the build cache
-        path.write_text(text, encoding="utf-8")
+        """Put *kind*'s SBOM into the tree (made once per kind)."""
+        if kind not in self.texts:
+            self.texts[kind] = sbom.make(manifest, self.staged.root, sitepackages=self.staged.sitepackages,
+                                         markers=self.target.environment, base=self.origin, stub=stub)
+        if self.current != kind:
+            path = self.staged.root / sbom.SBOM_NAME
+            path.unlink(missing_ok=True)  # never write through a hard link into the build cache
+            path.write_text(self.texts[kind], encoding="utf-8")
+            self.current = kind
 
     def beside(self, output: Path, kind: str) -> Path:
         """``<output>.cdx.json`` next to *output* (a single file's ``.exe`` dropped)."""
@@ -412,6 +419,35 @@ def _onefile(spec, staged, target, interp, rel, version, app_dists: set[str], re
         result = dataclasses.replace(result, size=result.path.stat().st_size)
         report.stage("sign", f"signed {result.path.name} with {spec.sign.name} (Authenticode, sha256, no timestamp)")
     return result
+
+
+def _app_starter(core: Manifest, launcher: Stub) -> tuple[str, StubRecord]:
+    """What starts an app bundle, for its SBOM: the entry launcher, as its main executable."""
+    return f"Contents/MacOS/{core.default_entry}", launcher.record()
+
+
+def _app(spec: BundleSpec, root: Path, target: Target, core: Manifest, launcher: Stub, sboms: _Sboms,
+         several: bool, report: Reporter) -> tuple[Path, Path]:
+    """The ``.app`` bundle around the runtime, sealed (ad hoc, or with --sign-identity), and its zip."""
+    entry = core.default_entry
+    assert entry is not None  # config refuses --format app without an entry point
+    # the oldest macOS the app runs on: the newest minimum among the runtime's binaries and the launcher
+    floors = [v for v in (core.macos_minimum, minimum_macos(launcher.path)) if v]
+    info = appbundle.AppInfo(
+        name=spec.name, identifier=spec.bundle_id or appbundle.default_identifier(spec.name), version=core.app.version,
+        executable=entry, minimum_macos=max(floors, key=version_key) if floors else None,
+    )
+    sboms.write("app", core, _app_starter(core, launcher))
+    stem = f"{spec.name}-{target.name}" if several else spec.name
+    app = appbundle.write_app(root, spec.output_dir / f"{stem}{appbundle.APP_SUFFIX}", launcher.path, info)
+    if spec.sign_identity is not None:  # still in the staging directory: a failure publishes nothing
+        report.stage("sign", appsign.sign_app(app, appsign.Identity(spec.sign_identity), spec.entitlements))
+    else:
+        report.detail("app", f"{app.name}: sealed ad hoc ({info.identifier})")
+    zipped = appbundle.zip_app(app, spec.output_dir / f"{spec.name}-{core.app.version}-{target.name}{appbundle.ZIP_SUFFIX}")
+    report.stage("app", f"{app.name} and {zipped.name} (CFBundleIdentifier {info.identifier}, "
+                        f"macOS >= {info.minimum_macos or 'any'})")
+    return app, zipped
 
 
 def bases_for(spec: BundleSpec) -> list[tuple[BaseInterpreter, Target]]:
@@ -470,6 +506,13 @@ def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildRes
             raise ConfigError(f"--sign {spec.sign}: signs Windows single files only, and {other[0]} is not a windows "
                               "target; build it without --sign")
         find_osslsigncode(spec.sign)  # before the build, not after it
+    if "app" in spec.formats:
+        other = [t.name for _i, t, _n in bases if not t.os.app_bundles]
+        if other:
+            raise ConfigError(f"--format app: builds macOS app bundles, and {other[0]} is not a macos target; "
+                              "build it without --format app")
+        if spec.sign_identity is not None:
+            appsign.check_signer(appsign.Identity(spec.sign_identity))  # before the build, not after it
     with staged_outputs(spec.output_dir) as staging:
         staged = dataclasses.replace(spec, output_dir=staging)
         results = [_build_target(staged, interp, target, report, several=len(bases) > 1, named=named)
@@ -485,7 +528,8 @@ def _published(result: BuildResult, staging: Path, output_dir: Path) -> BuildRes
     onefile = dataclasses.replace(result.onefile, path=moved(result.onefile.path)) if result.onefile else None
     return dataclasses.replace(result, outputs=tuple(moved(p) for p in result.outputs), onefile=onefile,
                                report=moved(result.report) if result.report else None,
-                               sboms=tuple(moved(p) for p in result.sboms))
+                               sboms=tuple(moved(p) for p in result.sboms),
+                               app_zip=moved(result.app_zip) if result.app_zip else None)
 
 
 def build(spec: BundleSpec, report: Reporter = Reporter()) -> BuildResult:
@@ -545,7 +589,8 @@ def _build_target(spec: BundleSpec, interp: BaseInterpreter, target: Target, rep
     # The entry launchers of a runtime directory (Windows: bin/<entry>.exe) come the same way.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundler-stub")
     stub_future = pool.submit(_stub_for, spec, target, report) if "onefile" in spec.formats else None
-    wants_launchers = target.os.native_launchers and bool({"dir", "archive"} & set(spec.formats))
+    wants_launchers = ((target.os.native_launchers and bool({"dir", "archive"} & set(spec.formats)))
+                       or (target.os.app_bundles and "app" in spec.formats))
     launcher_future = pool.submit(_launcher_for, spec, target, report) if wants_launchers else None
     try:
         return _build_rest(spec, report, interp, target, items, wheels, (stub_future, launcher_future), timings, lap,
@@ -594,21 +639,33 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         # --report: the single file as packed (read before a directory's launchers join the tree)
         page = (buildreport.of_single_file(onefile.path, root=staged.root, timings=tuple(timings))
                 if spec.report and onefile is not None else None)
-        if {"dir", "archive"} & set(spec.formats):
+        core = _manifest_core(spec, staged, target, interp, rel, version, records)
+        if {"dir", "archive", "app"} & set(spec.formats):
             # only a directory or archive starts from bin/ (the single file is its own launcher)
-            if launcher is not None:
+            if launcher is not None and target.os.native_launchers:
                 written = add_entry_launchers(root, launcher.path, (n for n, _v in spec.entries), target.os,
                                               staged.python)
                 report.detail("launcher", f"{', '.join(written)} from {launcher.path}")
-            core = _manifest_core(spec, staged, target, interp, rel, version, records)
-            starter = (f"bin/<entry>{target.os.exe_suffix}", launcher.record()) if launcher is not None else None
-            sboms.write("runtime", core, starter)  # a directory's and archive's: its launchers, if any, no stub
             write_runtime_manifest(root, core)
+        starter = None
+        if {"dir", "archive"} & set(spec.formats):
+            starter = ((f"bin/<entry>{target.os.exe_suffix}", launcher.record())
+                       if launcher is not None and target.os.native_launchers else None)
+            sboms.write("runtime", core, starter)  # a directory's and archive's: its launchers, if any, no stub
             if spec.report and page is None:  # no single file: the tree as the directory or archive holds it
                 page = buildreport.of_tree(root, core, _layer_map(spec, staged, apps), timings=tuple(timings))
+        if spec.report and page is None and "app" in spec.formats and launcher is not None:
+            sboms.write("app", core, _app_starter(core, launcher))  # the runtime as the app bundle holds it
+            page = buildreport.of_tree(root, core, _layer_map(spec, staged, apps), timings=tuple(timings))
+        app_zip = None
         for fmt in spec.formats:
+            if fmt in ("dir", "archive"):
+                sboms.write("runtime", core, starter)
             if fmt == "dir":
                 outputs.append(write_dir(root, spec.output_dir / (f"{spec.name}-{target.name}" if several else spec.name)))
+            elif fmt == "app" and launcher is not None:
+                app, app_zip = _app(spec, root, target, core, launcher, sboms, several, report)
+                outputs.append(app)
             elif fmt == "onefile" and onefile is not None:
                 outputs.append(onefile.path)
             elif fmt == "archive":
@@ -618,7 +675,7 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
                 )
             else:  # config validates formats; this is a programming error
                 raise ConfigError(f"format {fmt!r} is not supported")
-            beside.append(sboms.beside(outputs[-1], "onefile" if fmt == "onefile" else "runtime"))
+            beside.append(sboms.beside(outputs[-1], fmt if fmt in ("onefile", "app") else "runtime"))
             report.detail("output", str(outputs[-1]))
         lap("output")
         report_path = None
@@ -639,4 +696,5 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         onefile=onefile,
         report=report_path,
         sboms=tuple(beside),
+        app_zip=app_zip,
     )

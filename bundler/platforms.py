@@ -34,6 +34,14 @@ class Os:
     #: a runtime directory gets a native ``bin/<entry>.exe`` per entry point (stubs/launcher.zig): its
     #: ``bin/<entry>`` scripts cannot start by themselves there (no ``#!``, no exec bit)
     native_launchers: bool = False
+    #: builds ``.app`` bundles (``--format app``) whose main executable is the entry launcher
+    #: (stubs/launcher.zig) running the runtime in ``Contents/Resources/runtime``
+    app_bundles: bool = False
+
+    @property
+    def has_launcher(self) -> bool:
+        """Whether bundler carries an entry launcher for this OS (a runtime directory's or an app's)."""
+        return self.native_launchers or self.app_bundles
 
     def arch_of(self, machine: str) -> str | None:
         """The arch a ``platform.machine()`` value names on this OS (None: a CPU bundler does not know)."""
@@ -51,7 +59,8 @@ class Os:
 LINUX = Os("linux", "Linux", "elf", "", "linux", "posix", (("x86_64", ("x86_64",)), ("aarch64", ("aarch64", "arm64"))))
 WINDOWS = Os("windows", "Windows", "pe", ".exe", "win32", "nt", (("x86_64", ("AMD64", "x86_64")), ("aarch64", ("ARM64",))),
              native_launchers=True)
-MACOS = Os("macos", "Darwin", "macho", "", "darwin", "posix", (("arm64", ("arm64",)), ("x86_64", ("x86_64",))))
+MACOS = Os("macos", "Darwin", "macho", "", "darwin", "posix", (("arm64", ("arm64",)), ("x86_64", ("x86_64",))),
+           app_bundles=True)
 OSES = (LINUX, WINDOWS, MACOS)
 
 

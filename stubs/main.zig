@@ -138,5 +138,5 @@ test {
     _ = @import("cache.zig");
     _ = @import("extract.zig");
     _ = @import("env.zig");
-    _ = @import("launcher.zig"); // the entry launcher of a Windows runtime directory
+    _ = @import("launcher.zig"); // the entry launcher: a Windows runtime directory's, a macOS app's
 }

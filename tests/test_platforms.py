@@ -68,7 +68,7 @@ def test_header_codes_are_the_libraries_codes():
 
 def test_every_target_has_its_stubs():
     """The prebuilt stubs (make stubs / the wheel) are exactly the vocabulary's targets, named by it,
-    plus an entry launcher for each OS with native_launchers."""
+    plus an entry launcher for each OS with native_launchers (Windows) or app bundles (macOS)."""
     record = json.loads((PACKAGED / stubbuild.RECORD).read_text())["stubs"]
     expected = {}
     for p in P.PLATFORMS:
@@ -77,11 +77,12 @@ def test_every_target_has_its_stubs():
             kind = stubbuild.kind_for(p.name, v == "gui")
             assert kind.zig_target == p.zig_triple
             expected[kind.key] = p.os.executable(f"bundler-stub-{kind.key}")
-            if p.os.native_launchers:
+            if p.os.has_launcher:
                 launcher = stubbuild.kind_for(p.name, v == "gui", stubbuild.LAUNCHER)
                 assert launcher.zig_target == p.zig_triple and launcher.key == f"launcher-{kind.key}"
                 expected[launcher.key] = p.os.executable(f"bundler-launcher-{kind.key}")
     assert [o.name for o in P.OSES if o.native_launchers] == ["windows"]
+    assert [o.name for o in P.OSES if o.app_bundles] == ["macos"]
     assert {k: e["file"] for k, e in record.items()} == expected
     assert {k.key for k in stubbuild.ALL_KINDS} == set(expected)
 

@@ -19,7 +19,9 @@ from bundler.config.project import read_project
 from bundler.errors import ConfigError
 from bundler.platforms import TARGET_NAMES
 
-FORMATS = ("onefile", "dir", "archive")
+FORMATS = ("onefile", "dir", "archive", "app")
+#: a macOS bundle identifier: reverse DNS of letters, digits and '-'
+_BUNDLE_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 #: zstd level: 9 compresses within a few percent of 12 in half the time, and 15x faster than 19
 #: (docs/benchmarks.md, "Compression levels")
 DEFAULT_LEVEL = 9
@@ -38,7 +40,8 @@ KEYS: dict[str, tuple[type, str]] = {
     "target": (list, f"targets to build: {', '.join(TARGET_NAMES)} "
                      "(default: the base interpreter's)"),
     "targets": (dict, "per-target settings: [tool.bundler.targets.<target>] python = \"...\""),
-    "format": (list, 'outputs: "onefile", "dir", "archive" (default: ["onefile"])'),
+    "format": (list, 'outputs: "onefile", "dir", "archive", "app" (a macOS .app bundle and its .app.zip; macos '
+                     'targets only) (default: ["onefile"])'),
     "output-dir": (str, "where outputs go (default: <project>/dist, else ./dist)"),
     "find-links": (list, "directories searched for wheels before any download"),
     "lib-path": (list, "directories searched for libraries that binaries need and the target's loader would not find "
@@ -57,6 +60,14 @@ KEYS: dict[str, tuple[type, str]] = {
     "cache-dir": (str, "build cache (default: $BUNDLER_BUILD_CACHE, $XDG_CACHE_HOME/bundler-build, ~/.cache/bundler-build)"),
     "sign": (str, "PKCS#12 (.pfx) certificate and key to sign the Windows single file with (Authenticode, by "
                   "osslsigncode; its password in $BUNDLER_SIGN_PASSWORD; windows targets only)"),
+    "bundle-id": (str, "the app bundle's CFBundleIdentifier, reverse DNS (default: local.<name>; set your own "
+                       "before shipping)"),
+    "sign-identity": (str, "sign the app bundle with a real identity, hardened runtime and entitlements: a PKCS#12 "
+                           "(.p12) file, by rcodesign on any host (the [macos-sign] extra; password in "
+                           "$BUNDLER_SIGN_PASSWORD), or a keychain identity name, by Apple's codesign on a Mac "
+                           "(default: signed ad hoc)"),
+    "entitlements": (str, "entitlements property list for --sign-identity (default: allow-unsigned-executable-memory "
+                          "and disable-library-validation, what ctypes and loaded libraries need)"),
     "report": (bool, "write <name>-<version>-<target>.report.html beside the outputs: a page of what the runtime "
                      "holds, what it costs and where it came from (default: false)"),
     "compression-level": (int, "zstd level for onefile and archive outputs, 1-22 (default: 9; 19 is ~13% smaller and ~20x slower to build)"),
@@ -97,6 +108,12 @@ class BundleSpec:
     sign: Path | None = None
     #: write the build report beside the outputs (--report)
     report: bool = False
+    #: the app bundle's CFBundleIdentifier (--bundle-id; None: local.<name>)
+    bundle_id: str | None = None
+    #: a PKCS#12 file or keychain identity the app bundle is signed with (--sign-identity; None: ad hoc)
+    sign_identity: str | None = None
+    #: entitlements for --sign-identity (None: bundler's defaults)
+    entitlements: Path | None = None
 
 
 #: a version as it may appear in a file name (PEP 440 plus what other schemes use; no path separators)
@@ -220,6 +237,9 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
             "no entry point for the single file; pass --entry NAME (a console script) or --entry NAME=module:function, "
             "or set [tool.bundler] entry (a dir or archive runtime may have none)"
         )
+    if not entries and "app" in formats:
+        raise ConfigError("no entry point for the app bundle to start; pass --entry NAME (a console script) or "
+                          "--entry NAME=module:function, or set [tool.bundler] entry")
 
     name_value, _ = pick("name")
     name = name_value or project.get("name") or (entries[0][0] if entries else None)
@@ -300,6 +320,26 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         raise ConfigError(f"--sign {sign}: no such file; pass the PKCS#12 (.pfx) file holding the signing certificate and key")
     if sign is not None and "onefile" not in formats:
         raise ConfigError(f"--sign {sign}: only the single file is signed; add --format onefile or drop --sign")
+    bundle_id, _ = pick("bundle-id")
+    if bundle_id is not None and not _BUNDLE_ID.match(str(bundle_id)):
+        raise ConfigError(f"bundle-id {bundle_id!r}: use reverse DNS of letters, digits and '-' (e.g. org.example.app)")
+    identity_value, identity_base = pick("sign-identity")
+    identity = str(identity_value) if identity_value else None
+    if identity is not None and identity.lower().endswith((".p12", ".pfx")):
+        identity = str((identity_base / os.path.expanduser(identity)).resolve())
+        if not Path(identity).is_file():
+            raise ConfigError(f"--sign-identity {identity}: no such file; pass the PKCS#12 (.p12) file holding the "
+                              "Developer ID certificate and key, or a keychain identity name")
+    ent_value, ent_base = pick("entitlements")
+    entitlements = (ent_base / os.path.expanduser(ent_value)).resolve() if ent_value else None
+    if entitlements is not None and not entitlements.is_file():
+        raise ConfigError(f"--entitlements {entitlements}: no such file; pass a property list of entitlements")
+    if (identity is not None or entitlements is not None or bundle_id is not None) and "app" not in formats:
+        flag = "--sign-identity" if identity else "--entitlements" if entitlements else "--bundle-id"
+        raise ConfigError(f"{flag}: applies to the app bundle only; add --format app or drop {flag}")
+    if entitlements is not None and identity is None:
+        raise ConfigError(f"--entitlements {entitlements}: an ad-hoc signature carries no entitlements; add "
+                          "--sign-identity or drop --entitlements")
     return BundleSpec(
         project_dir=project_dir.resolve() if project_dir else None,
         name=name,
@@ -318,6 +358,9 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         lib_path=lib_path,
         targets=targets,
         pythons=tuple(sorted(pythons.items())),
+        bundle_id=str(bundle_id) if bundle_id is not None else None,
+        sign_identity=identity,
+        entitlements=entitlements,
         rebuild_stub=bool(rebuild_value),
         keep_tests=bool(keep_tests_value),
         report=bool(report_value),

@@ -1,7 +1,7 @@
 """The native programs of a target: the prebuilt ones packaged with bundler, or compiled from ``stubs/``.
 
-Two programs: the stub of a single file (:func:`stub_for`) and, for a Windows
-runtime directory, the entry launcher ``bin/<entry>.exe`` (:func:`launcher_for`).
+Two programs: the stub of a single file (:func:`stub_for`) and the entry launcher
+(:func:`launcher_for`): a Windows runtime directory's ``bin/<entry>.exe``, a macOS app's main executable.
 bundler's wheel carries each for every target and variant in
 ``bundler/_stubs/`` with a record (``stubs.json``: the Zig version, the
 SHA-256 of the sources they were built from, each file's SHA-256). A build
@@ -80,8 +80,8 @@ def launcher_for(
     packaged: Path = PACKAGED,
     sources: Path = STUB_SOURCES,
 ) -> Stub:
-    """The entry launcher ``bin/<entry>.exe`` of a runtime directory for *target* (an OS with
-    ``native_launchers``); *gui*: the GUI-subsystem variant. Found or compiled like the stub."""
+    """The entry launcher for *target*: a Windows runtime directory's ``bin/<entry>.exe`` (*gui*: the
+    GUI-subsystem variant) or a macOS app's main executable. Found or compiled like the stub."""
     return _program_for(_kind(target, gui, stubbuild.LAUNCHER), cache_dir=cache_dir, rebuild=rebuild,
                         progress=progress, packaged=packaged, sources=sources)
 

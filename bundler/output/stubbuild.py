@@ -3,7 +3,7 @@
 Two programs: the **stub** (``main.zig`` with libzstd's decoder) at the front
 of every single file, for every target; and the **entry launcher**
 (``launcher.zig``, no zstd) that a Windows runtime directory carries as
-``bin/<entry>.exe``. One module builds them for every caller: the wheel build
+``bin/<entry>.exe`` and a macOS ``.app`` as its main executable. One module builds them for every caller: the wheel build
 (``setup.py`` puts all of them into the wheel), ``make stubs`` (the same into a
 checkout's ``bundler/_stubs/``) and ``bundler build --rebuild-stub``.
 
@@ -117,7 +117,7 @@ def kind_for(target: str, gui: bool = False, program: str = STUB) -> StubKind:
     found = platform_named(target)
     if found is None:
         raise StubBuildError(f"no stub for target {target}; stubs exist for {', '.join(TARGET_NAMES)}")
-    if program == LAUNCHER and not found.os.native_launchers:
+    if program == LAUNCHER and not found.os.has_launcher:
         raise StubBuildError(f"no entry launcher for target {target}: its runtime directory starts entry points "
                              "with the scripts in bin/")
     if found.is_windows:
@@ -127,7 +127,7 @@ def kind_for(target: str, gui: bool = False, program: str = STUB) -> StubKind:
 
 def _kinds_of(platform: Platform) -> tuple[StubKind, ...]:
     variants = (False, True) if platform.is_windows else (False,)
-    programs = (STUB, LAUNCHER) if platform.os.native_launchers else (STUB,)
+    programs = (STUB, LAUNCHER) if platform.os.has_launcher else (STUB,)
     return tuple(kind_for(platform.name, gui, program) for program in programs for gui in variants)
 
 

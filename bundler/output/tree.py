@@ -8,6 +8,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,10 +57,23 @@ def _is_our_sbom(path: Path) -> bool:
         return False
 
 
+#: a macOS app bundle keeps its runtime here (bundler.output.appbundle; stubs/launcher.zig)
+APP_RUNTIME = "Contents/Resources/runtime"
+
+
+def _is_our_app_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith(f".app/{APP_RUNTIME}/{RUNTIME_MANIFEST}") and n.count("/") == 4 for n in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def is_bundler_output(path: Path) -> bool:
     """Whether *path* is something bundler wrote: a single file (its trailer), a runtime directory or
-    ``.tar.zst`` (its ``bundler.json``), a build report (its mark), an SBOM beside an output (CycloneDX
-    whose tools name bundler). A look-alike (a virtualenv has ``bin/python3`` too) is not."""
+    ``.tar.zst`` (its ``bundler.json``), an app bundle or its zip (the runtime's ``bundler.json``
+    inside), a build report (its mark), an SBOM beside an output (CycloneDX whose tools name
+    bundler). A look-alike (a virtualenv has ``bin/python3`` too) is not."""
     from bundler.output.payload import read_trailer
 
     if path.is_symlink():
@@ -69,8 +83,12 @@ def is_bundler_output(path: Path) -> bool:
             return REPORT_MARK.encode() in f.read(1024)
     if path.name.endswith(SBOM_SUFFIX) and path.is_file():
         return _is_our_sbom(path)
+    if path.is_dir() and path.name.endswith(".app"):
+        return (path / APP_RUNTIME / RUNTIME_MANIFEST).is_file()
     if path.is_dir():
         return (path / RUNTIME_MANIFEST).is_file()
+    if path.name.endswith(".app.zip") and path.is_file():
+        return _is_our_app_zip(path)
     try:
         if path.name.endswith(".tar.zst"):
             read_runtime_manifest(path)

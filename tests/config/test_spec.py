@@ -484,7 +484,8 @@ def test_default_cache_dir_from_environment(tmp_path, cwd, monkeypatch):
 def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
-                         "rebuild-stub", "keep-tests", "exclude-lib", "sign", "report"}
+                         "rebuild-stub", "keep-tests", "exclude-lib", "sign", "report", "bundle-id", "sign-identity",
+                         "entitlements"}
     assert all(desc for _typ, desc in KEYS.values())
 
 

@@ -501,7 +501,8 @@ def test_the_packaged_stub_matches_its_record_and_the_sources(stub):
     assert record["source_sha256"] == stubbuild.source_digest(stubmod.STUB_SOURCES)
     assert set(record["stubs"]) == {k.key for k in stubbuild.ALL_KINDS} == {
         "linux-x86_64", "linux-aarch64", "windows-x86_64-console", "windows-x86_64-gui", "macos-arm64", "macos-x86_64",
-        "launcher-windows-x86_64-console", "launcher-windows-x86_64-gui"}
+        "launcher-windows-x86_64-console", "launcher-windows-x86_64-gui", "launcher-macos-arm64",
+        "launcher-macos-x86_64"}
     assert stub.stat().st_size < 400_000
     assert {e["program"] for e in record["stubs"].values()} == {"stub", "launcher"}
 

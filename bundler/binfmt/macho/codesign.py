@@ -48,6 +48,7 @@ CSMAGIC_EMBEDDED_DER_ENTITLEMENTS = 0xFADE7172
 CSSLOT_CODEDIRECTORY = 0
 CSSLOT_INFOSLOT = 1
 CSSLOT_REQUIREMENTS = 2
+CSSLOT_RESOURCEDIR = 3
 CSSLOT_ENTITLEMENTS = 5
 CSSLOT_DER_ENTITLEMENTS = 7
 CSSLOT_ALTERNATE_CODEDIRECTORIES = 0x1000
@@ -79,6 +80,20 @@ EMPTY_CMS_WRAPPER = _BLOB.pack(CSMAGIC_BLOBWRAPPER, 8)
 
 def _align(value: int, to: int) -> int:
     return (value + to - 1) // to * to
+
+
+@dataclass(frozen=True)
+class BundleSeal:
+    """What the main executable of an app bundle binds besides its own pages: the SHA-256 of the
+    bundle's ``Contents/Info.plist`` (special slot -1) and of ``Contents/_CodeSignature/CodeResources``
+    (slot -3), which in turn hashes every other file of the bundle."""
+
+    info_plist: bytes
+    code_resources: bytes
+
+    @classmethod
+    def of(cls, info_plist: bytes, code_resources: bytes) -> BundleSeal:
+        return cls(hashlib.sha256(info_plist).digest(), hashlib.sha256(code_resources).digest())
 
 
 @dataclass(frozen=True)
@@ -140,9 +155,14 @@ def _layout(image: bytes, name: str) -> _Layout:
                    sig_cmd, sig, content_start)
 
 
-def _code_directory(code: bytes, identifier: str, requirements: bytes, layout: _Layout) -> bytes:
+def _special_slots(seal: BundleSeal | None) -> int:
+    return CSSLOT_RESOURCEDIR if seal is not None else CSSLOT_REQUIREMENTS
+
+
+def _code_directory(code: bytes, identifier: str, requirements: bytes, layout: _Layout,
+                    seal: BundleSeal | None = None) -> bytes:
     ident = identifier.encode() + b"\0"
-    n_special = CSSLOT_REQUIREMENTS
+    n_special = _special_slots(seal)
     n_code = (len(code) + PAGE_SIZE - 1) // PAGE_SIZE
     hash_offset = _CD_HEADER.size + len(ident) + n_special * 32
     length = hash_offset + n_code * 32
@@ -153,8 +173,11 @@ def _code_directory(code: bytes, identifier: str, requirements: bytes, layout: _
         0, 0, 0, 0,  # scatterOffset, teamOffset, spare3, codeLimit64
         layout.text.fileoff, layout.text.filesize, exec_flags,
     )
-    special = [b"\0" * 32] * n_special  # slot -n_special first; slot -1 (Info.plist) stays empty
+    special = [b"\0" * 32] * n_special  # slot -n_special first; outside a bundle slot -1 (Info.plist) stays empty
     special[n_special - CSSLOT_REQUIREMENTS] = hashlib.sha256(requirements).digest()
+    if seal is not None:
+        special[n_special - CSSLOT_INFOSLOT] = seal.info_plist
+        special[n_special - CSSLOT_RESOURCEDIR] = seal.code_resources
     pages = [hashlib.sha256(code[i : i + PAGE_SIZE]).digest() for i in range(0, len(code), PAGE_SIZE)]
     return head + ident + b"".join(special) + b"".join(pages)
 
@@ -169,14 +192,15 @@ def _superblob(blobs: list[tuple[int, bytes]]) -> bytes:
     return struct.pack(">III", CSMAGIC_EMBEDDED_SIGNATURE, offset, len(blobs)) + index + b"".join(b for _, b in blobs)
 
 
-def _signature_size(identifier: str, code_limit: int) -> int:
+def _signature_size(identifier: str, code_limit: int, n_special: int = CSSLOT_REQUIREMENTS) -> int:
     n_code = (code_limit + PAGE_SIZE - 1) // PAGE_SIZE
-    cd = _CD_HEADER.size + len(identifier.encode()) + 1 + (CSSLOT_REQUIREMENTS + n_code) * 32
+    cd = _CD_HEADER.size + len(identifier.encode()) + 1 + (n_special + n_code) * 32
     return _align(12 + 3 * 8 + cd + len(EMPTY_REQUIREMENTS) + len(EMPTY_CMS_WRAPPER), 16)
 
 
-def sign_image(image: bytes, identifier: str, name: str = "<image>") -> bytes:
-    """Return the thin Mach-O *image* with a fresh ad-hoc signature (an existing one is replaced)."""
+def sign_image(image: bytes, identifier: str, name: str = "<image>", seal: BundleSeal | None = None) -> bytes:
+    """Return the thin Mach-O *image* with a fresh ad-hoc signature (an existing one is replaced);
+    with *seal*, as an app bundle's main executable binding its Info.plist and resources."""
     layout = _layout(image, name)
     buf = bytearray(image)
     linkedit_end = layout.linkedit.fileoff + layout.linkedit.filesize
@@ -199,7 +223,7 @@ def sign_image(image: bytes, identifier: str, name: str = "<image>") -> bytes:
                 "-Wl,-headerpad_max_install_names (or sign it once with `codesign -s -` on a Mac) and build again"
             )
         struct.pack_into("<II", buf, 16, layout.ncmds + 1, layout.sizeofcmds + _LINKEDIT_DATA.size)
-    datasize = _signature_size(identifier, dataoff)
+    datasize = _signature_size(identifier, dataoff, _special_slots(seal))
     del buf[dataoff:]
     buf.extend(b"\0" * (dataoff - len(buf)))
     struct.pack_into("<IIII", buf, sig_cmd, LC_CODE_SIGNATURE, _LINKEDIT_DATA.size, dataoff, datasize)
@@ -208,7 +232,7 @@ def sign_image(image: bytes, identifier: str, name: str = "<image>") -> bytes:
     vmsize = max(layout.linkedit.vmsize, _align(filesize, page))
     struct.pack_into("<QQQ", buf, layout.linkedit.cmd_offset + 32, vmsize, layout.linkedit.fileoff, filesize)
     code = bytes(buf)
-    cd = _code_directory(code, identifier, EMPTY_REQUIREMENTS, layout)
+    cd = _code_directory(code, identifier, EMPTY_REQUIREMENTS, layout, seal)
     blob = _superblob([
         (CSSLOT_CODEDIRECTORY, cd),
         (CSSLOT_REQUIREMENTS, EMPTY_REQUIREMENTS),
@@ -257,12 +281,13 @@ def _assemble_universal(magic: int, parts: list[tuple[Slice, bytes]]) -> bytes:
     return table + bytes(body)
 
 
-def sign_adhoc(path: Path, identifier: str | None = None) -> None:
-    """Sign *path* (thin or universal, every slice) ad hoc in place; identifier defaults to its file name."""
+def sign_adhoc(path: Path, identifier: str | None = None, seal: BundleSeal | None = None) -> None:
+    """Sign *path* (thin or universal, every slice) ad hoc in place; identifier defaults to its file name;
+    *seal*: as the main executable of an app bundle."""
     ident = identifier or path.name
     data = path.read_bytes()
     parts = [(sl, data[sl.offset : sl.offset + sl.size]) for sl in slices(data, path)]
-    signed = [(sl, sign_image(image, ident, str(path))) for sl, image in parts]
+    signed = [(sl, sign_image(image, ident, str(path), seal)) for sl, image in parts]
     if len(signed) == 1 and signed[0][0].offset == 0:
         out = signed[0][1]
     else:
