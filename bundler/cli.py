@@ -64,6 +64,9 @@ def cli() -> None:
 @click.option("--keep-tests", is_flag=True, default=None,
               help="Ship the dependencies' tests/ and test/ directories (left out by default unless the "
                    "package's own code imports them).")
+@click.option("--stdlib-sources", "stdlib_sources", is_flag=True, default=None,
+              help="Keep the standard library's sources in lib/pythonXY.zip beside its byte code: tracebacks then "
+                   "show source lines (default: byte code only; tracebacks name the file and line).")
 @click.option("--rebuild-stub", is_flag=True, default=None,
               help="Compile the single file's stub (and a Windows runtime directory's bin/<entry>.exe launchers) "
                    "from bundler's stubs/ sources with Zig (a checkout or the sdist, and the [stubs] extra) instead "

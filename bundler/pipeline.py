@@ -61,6 +61,7 @@ from bundler.relocate.verify import verify as verify_relocation
 from bundler.report import Reporter, counted, human_size
 from bundler.runtime import cache as basecache
 from bundler.runtime import finalize as fin
+from bundler.runtime import stdlibzip
 from bundler.runtime.install import (
     console_scripts,
     install_wheels,
@@ -172,7 +173,7 @@ def interpreter_runtime(interp: BaseInterpreter, target: Target, root: Path, spe
                         report: Reporter) -> basecache.BaseRuntime:
     """The base interpreter alone, staged, relocated and compiled: cached per base, so every app on it reuses it."""
     key = basecache.base_key(interp, target.name, [], gui=spec.gui, lib_path=spec.lib_path,
-                             exclude_libs=spec.exclude_libs)
+                             exclude_libs=spec.exclude_libs, stdlib_sources=spec.stdlib_sources)
     with basecache.claim(spec.cache_dir, key, root, on_wait=_waiting(report, "the interpreter")) as cached:
         if cached is not None:
             report.stage("stage", f"CPython {interp.short_version} from the build cache")
@@ -185,9 +186,28 @@ def interpreter_runtime(interp: BaseInterpreter, target: Target, root: Path, spe
         compiled = fin.finalize(staged, interp, progress=lambda d, t: report.progress("compile", d, t))
         report.stage("finalize", ("" if interp.os is WINDOWS else "sysconfig, certificates, terminfo, ") + (
             "bytecode" if compiled else f"no bytecode (no CPython {interp.short_version} here to compile it)"))
+        staged = _zip_stdlib(staged, interp, spec, report)
         base = basecache.BaseRuntime(staged, rel)
         basecache.save(spec.cache_dir, key, base)
         return base
+
+
+def _zip_stdlib(staged: StagedRuntime, interp: BaseInterpreter, spec: BundleSpec, report: Reporter) -> StagedRuntime:
+    """*staged* with its standard library's modules in ``lib/pythonXY.zip`` (POSIX runtimes)."""
+    zipped = stdlibzip.zip_stdlib(staged, f"cpython-{interp.version[0]}{interp.version[1]}",
+                                  keep_sources=spec.stdlib_sources)
+    if zipped is None:
+        return staged
+    files, size = zipped.sources_left_out
+    size_of_zip = (staged.root / zipped.path).stat().st_size
+    report.stage("zip", f"{counted(zipped.modules, 'standard library module')} in {zipped.path} "
+                        f"({human_size(size_of_zip)}, {counted(zipped.files_removed, 'file')} fewer on disk"
+                        + (f"; sources left out, {human_size(size)}" if files else "; with sources") + ")")
+    if zipped.kept_on_disk:
+        report.detail("zip", f"kept on disk for their data files: {', '.join(zipped.kept_on_disk)}")
+    if not files:
+        return staged
+    return dataclasses.replace(staged, left_out=staged.left_out + ((stdlibzip.WHY_STDLIB_SOURCES, files, size),))
 
 
 def _waiting(report: Reporter, what: str) -> Callable[[], None]:
@@ -204,7 +224,8 @@ def base_runtime(interp: BaseInterpreter, target: Target, deps: list[Path], root
     if not deps:
         return interpreter_runtime(interp, target, root, spec, report)
     key = basecache.base_key(interp, target.name, deps, gui=spec.gui, lib_path=spec.lib_path,
-                             keep_tests=spec.keep_tests, exclude_libs=spec.exclude_libs)
+                             keep_tests=spec.keep_tests, exclude_libs=spec.exclude_libs,
+                             stdlib_sources=spec.stdlib_sources)
     with basecache.claim(spec.cache_dir, key, root, on_wait=_waiting(report, "these dependencies")) as cached:
         if cached is not None:
             report.stage("stage", f"CPython {interp.short_version} with {counted(len(deps), 'dependency')} from the build cache")

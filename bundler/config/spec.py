@@ -53,6 +53,8 @@ KEYS: dict[str, tuple[type, str]] = {
                   "GUI script or the app imports tkinter, else off)"),
     "keep-tests": (bool, "ship the dependencies' own tests/ and test/ directories (default: false: left out "
                          "unless the package's own code imports them)"),
+    "stdlib-sources": (bool, "keep the standard library's sources in lib/pythonXY.zip beside its byte code, for "
+                             "tracebacks with source lines (default: false: byte code only)"),
     "rebuild-stub": (bool, "compile the single file's stub (and a Windows runtime directory's entry launchers) from "
                            "bundler's stubs/ sources with Zig instead of using the prebuilt ones (needs a checkout or "
                            "the sdist and the [stubs] extra; default: false)"),
@@ -114,6 +116,8 @@ class BundleSpec:
     sign_identity: str | None = None
     #: entitlements for --sign-identity (None: bundler's defaults)
     entitlements: Path | None = None
+    #: keep the standard library's sources in its zip (--stdlib-sources)
+    stdlib_sources: bool = False
 
 
 #: a version as it may appear in a file name (PEP 440 plus what other schemes use; no path separators)
@@ -311,6 +315,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     gui_value, _ = pick("gui")
     rebuild_value, _ = pick("rebuild-stub")
     keep_tests_value, _ = pick("keep-tests")
+    stdlib_sources_value, _ = pick("stdlib-sources")
     report_value, _ = pick("report")
     exclude_value, _ = pick("exclude-lib")
     index_value, _ = pick("index-url")
@@ -363,6 +368,7 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         entitlements=entitlements,
         rebuild_stub=bool(rebuild_value),
         keep_tests=bool(keep_tests_value),
+        stdlib_sources=bool(stdlib_sources_value),
         report=bool(report_value),
         gui_set=gui_value is not None,
         exclude_libs=tuple(dict.fromkeys(exclude_value or ())),

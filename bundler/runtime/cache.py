@@ -58,7 +58,8 @@ def _tree_stamp(*dirs: Path) -> str:
 
 
 def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path], *, gui: bool = False,
-             lib_path: tuple[Path, ...] = (), keep_tests: bool = False, exclude_libs: tuple[str, ...] = ()) -> str:
+             lib_path: tuple[Path, ...] = (), keep_tests: bool = False, exclude_libs: tuple[str, ...] = (),
+             stdlib_sources: bool = False) -> str:
     """Everything the base runtime is made of, as one SHA-256.
 
     The interpreter counts with its standard library, its extension modules and
@@ -73,6 +74,7 @@ def base_key(interp: BaseInterpreter, target: str, dependency_wheels: list[Path]
         target,
         f"gui={gui}",
         f"keep-tests={keep_tests}",
+        f"stdlib-sources={stdlib_sources}",
         repr(interp),
         f"{st.st_size}:{st.st_mtime_ns}",
         _tree_stamp(interp.stdlib, interp.dynload, *tk_dirs),

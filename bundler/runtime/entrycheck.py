@@ -85,7 +85,8 @@ def binds(source: bytes, name: str) -> bool | None:
 
 
 def _in_zip(roots: Sequence[Path], module: str) -> bool:
-    """Whether a zipped standard library (``python3XY.zip``, Windows) among *roots* holds *module*."""
+    """Whether a zipped standard library (``python3XY.zip``: Windows' embeddable base, bundler's own
+    ``lib/python3XY.zip``) among *roots* holds *module*."""
     base = module.replace(".", "/")
     wanted = {f"{base}.py", f"{base}.pyc", f"{base}/__init__.py", f"{base}/__init__.pyc"}
     for root in roots:

@@ -22,6 +22,7 @@ from bundler.base.model import BaseInterpreter
 from bundler.errors import RelocationError
 from bundler.platforms import WINDOWS
 from bundler.runtime.stage import StagedRuntime
+from bundler.runtime.stdlibzip import zip_name
 
 PLACEHOLDER = "@BUNDLER_PREFIX@"
 #: terminfo entries bundled for hosts that have none (a bare container, say).
@@ -122,8 +123,13 @@ def compiler_for(staged: StagedRuntime, interp: BaseInterpreter) -> Path | None:
 
 
 def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None, python: Path | None = None,
-                 progress: Callable[[int, int], None] = lambda done, total: None) -> None:
+                 progress: Callable[[int, int], None] = lambda done, total: None,
+                 named: tuple[Path, str] | None = None) -> None:
     """Compile *paths* (default: stdlib and site-packages) with *python* (default: the runtime's own).
+
+    The byte code names each file by its path in the runtime (``/lib/...``: it moves); *named*
+    ``(dir, as)`` names the files under *dir* as under *as* instead (the standard library's modules
+    as in its zip, ``/lib/python311.zip/json/decoder.py``, where Python does not rename them on import).
 
     *progress(done, total)* counts source files: compileall names each file it
     compiles on stdout, one line each (its workers share the pipe).
@@ -142,7 +148,7 @@ def byte_compile(staged: StagedRuntime, paths: list[Path] | None = None, python:
     cmd = [
         str(python or root / staged.python), "-I", "-B", "-m", "compileall", "-f", "-j", "0",
         "--invalidation-mode", "unchecked-hash",
-        "-s", str(root), "-p", "/",
+        "-s", str(named[0] if named else root), "-p", named[1] if named else "/",
         "-x", r"(/|^)(lib2to3/tests|test|tests)/.*bad",
         "-i", listing.name,
     ]
@@ -177,6 +183,16 @@ def finalize(staged: StagedRuntime, interp: BaseInterpreter,
         bundle_ca_certificates(staged, interp)
         bundle_terminfo(staged)
     python = compiler_for(staged, interp)
-    if python is not None:
+    if python is None:
+        return False
+    zipped = zip_name(staged)
+    if zipped is None:
         byte_compile(staged, python=python, progress=progress)
-    return python is not None
+        return True
+    root = staged.root
+    stdlib = root / staged.stdlib
+    byte_compile(staged, sorted(p for p in stdlib.iterdir() if p != root / staged.sitepackages), python=python,
+                 progress=progress, named=(stdlib, f"/{zipped}"))
+    if (root / staged.sitepackages).is_dir():
+        byte_compile(staged, [root / staged.sitepackages], python=python)
+    return True

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from bundler.errors import ConfigError, FetchError
 from bundler.runtime import launchers as launcher
 from bundler.runtime.entrycheck import check_entry
+from bundler.runtime.stdlibzip import zip_name
 from bundler.runtime.stage import StagedRuntime
 from bundler.runtime.testdirs import SuitePlan, SuitesLeftOut, plan_wheel
 
@@ -140,7 +141,9 @@ def console_scripts(staged: StagedRuntime) -> dict[str, ConsoleScript]:
 def import_roots(staged: StagedRuntime) -> list[Path]:
     """Where the runtime's interpreter imports from: site-packages, the standard library, its extension modules."""
     root = staged.root
-    return [root / staged.sitepackages, root / staged.stdlib, root / staged.dynload]
+    zipped = zip_name(staged)
+    return [root / staged.sitepackages, *([root / zipped] if zipped and (root / zipped).is_file() else []),
+            root / staged.stdlib, root / staged.dynload]
 
 
 def write_entries(staged: StagedRuntime, entries: Iterable[tuple[str, str | None]]) -> None:

@@ -485,7 +485,7 @@ def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
                          "rebuild-stub", "keep-tests", "exclude-lib", "sign", "report", "bundle-id", "sign-identity",
-                         "entitlements"}
+                         "entitlements", "stdlib-sources"}
     assert all(desc for _typ, desc in KEYS.values())
 
 

@@ -28,6 +28,17 @@ lzma.compress(b"x"); bz2.compress(b"x"); zlib.compress(b"x")
 hashlib.sha3_256(b"x").hexdigest(); uuid.uuid4()
 ctypes.CDLL(None)
 import yaml
+import importlib.resources, multiprocessing, traceback, warnings
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # children start the runtime's interpreter
+        spawned = pool.map(abs, [-1, -2, -3])
+try:
+    json.loads("{")
+except ValueError:
+    tb = traceback.format_exc()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import lib2to3.pygram  # kept on disk: it reads (or writes) its grammars next to its __file__
 print(json.dumps({
     "prefix": sysconfig.get_config_var("prefix"),
     "libdir": sysconfig.get_config_var("LIBDIR"),
@@ -38,6 +49,11 @@ print(json.dumps({
     "libyaml": yaml.__with_libyaml__,
     "cload": yaml.load("a: [1, 2]", Loader=yaml.CLoader),
     "dec": str(decimal.Decimal(1) / 7),
+    "spawned": spawned,
+    "path": sys.path, "json": json.__file__,
+    "traceback": tb,
+    "doc": importlib.resources.files("email").joinpath("architecture.rst").read_text().splitlines()[0],
+    "symbols": len(lib2to3.pygram.python_grammar.symbol2number),
 }))
 """
 
@@ -70,6 +86,13 @@ def test_stdlib_and_native_extensions_in_clean_room(room, placed):
     assert data["libyaml"] is True
     assert data["cload"] == {"a": [1, 2]}
     assert data["dec"].startswith("0.142857")
+    assert data["spawned"] == [1, 2, 3]
+    # the standard library's modules come from lib/python311.zip, byte code only
+    zipped = f"{PLACE}/lib/python311.zip"
+    assert data["path"][data["path"].index(zipped) + 1] == f"{PLACE}/lib/python3.11"  # first among the stdlib's
+    assert data["json"] == f"{zipped}/json/__init__.pyc"
+    assert 'File "/lib/python311.zip/json/decoder.py", line ' in data["traceback"]  # names the file and line
+    assert data["doc"] == ":mod:`email` Package Architecture" and data["symbols"] > 50  # a data file in the zip
 
 
 def test_host_ca_bundle_preferred_over_bundled(room, placed):
@@ -174,12 +197,16 @@ def test_build_is_reproducible(runtimes, app_lock, cache_dir, tmp_path):
 
 def test_pycs_are_unchecked_hash(runtimes):
     import struct
+    import zipfile
 
-    pycs = list((runtimes["pyenv"] / "hello").rglob("*.pyc"))
+    root = runtimes["pyenv"] / "hello"
+    pycs = {str(p): p.read_bytes() for p in root.rglob("*.pyc")}
+    with zipfile.ZipFile(root / "lib" / "python311.zip") as zf:
+        pycs.update({n: zf.read(n) for n in zf.namelist() if n.endswith(".pyc")})
     assert len(pycs) > 500
-    for pyc in pycs:
-        flags = struct.unpack("<I", pyc.read_bytes()[4:8])[0]
-        assert flags == 0b01, pyc  # hash-based, check_source off
+    for name, data in pycs.items():
+        flags = struct.unpack("<I", data[4:8])[0]
+        assert flags == 0b01, name  # hash-based, check_source off
 
 
 def test_no_build_paths_in_text_files(runtimes):
