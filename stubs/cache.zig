@@ -7,6 +7,13 @@
 //! A tree is unpacked into a private temp directory and renamed into place,
 //! so a tree without the marker never appears under its final name; the
 //! first process to rename wins and the others use its tree.
+//!
+//! A run holds a shared lock on its tree's marker for as long as the runtime
+//! runs (the descriptor survives execve; on Windows the waiting stub keeps it
+//! open). After a first run has unpacked a tree, the app's other trees beyond
+//! the newest `BUNDLER_CACHE_KEEP` (default 1: only the new one) are removed,
+//! each only if an exclusive lock on its marker can be had: renamed to a temp
+//! name first, so no half-removed tree is ever seen as complete.
 
 const std = @import("std");
 const builtin = @import("builtin");
@@ -162,20 +169,193 @@ fn openAppDir(root: sys.Fd, app: []const u8, uid: u32) ?sys.Fd {
 
 // ---------------------------------------------------------------- the tree
 
-/// The absolute path of a complete tree for *art*, unpacking it first if needed.
-pub fn tree(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (fail.Failed || error{OutOfMemory})![]const u8 {
+/// The absolute path of a complete tree for *art*, unpacking it first if needed; locked as in
+/// use for as long as this process (and the program it execs) runs. After unpacking, the app's
+/// older trees beyond the newest *keep* go (`collect`).
+pub fn tree(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact, keep: usize) (fail.Failed || error{OutOfMemory})![]const u8 {
     const key = art.key();
     const path = try std.fmt.allocPrint(gpa, "{s}" ++ .{sys.sep} ++ "{s}" ++ .{sys.sep} ++ "{s}", .{ cache.root, art.manifest.app.name, key });
-    if (isComplete(cache.app_fd, key)) return path;
+    if (isComplete(cache.app_fd, key) and hold(cache.app_fd, key)) return path;
     fail.context.dest = cache.root;
     errdefer removeAppDirIfEmpty(cache, art.manifest.app.name);
     removeStaleTemps(cache.app_fd);
-    // Retried only if a tree without the marker keeps appearing (tampering).
+    // Retried only if a tree without the marker keeps appearing (tampering), or is removed under us.
     for (0..3) |_| {
         discardIncomplete(cache.app_fd, key);
-        if (try unpack(gpa, cache, art)) return path;
+        if (try unpack(gpa, cache, art) and hold(cache.app_fd, key)) {
+            collect(gpa, cache, art.manifest.app.name, key, keep);
+            return path;
+        }
     }
     return fail.writeFailed(path, .EXIST);
+}
+
+/// How many trees of one app a first run leaves (BUNDLER_CACHE_KEEP, default 1: only its own).
+pub fn keepFrom(value: ?[]const u8) ?usize {
+    const v = value orelse return 1;
+    if (v.len == 0) return 1;
+    const n = std.fmt.parseInt(usize, v, 10) catch return null;
+    return if (n == 0) null else n;
+}
+
+/// Marks *key* as in use: a shared lock on its marker, held past execve. False when the tree
+/// went away while we waited for the lock (removed by another run's clean-up).
+fn hold(app_fd: sys.Fd, key: []const u8) bool {
+    var buf: [64]u8 = undefined;
+    const rel = std.fmt.bufPrintSentinel(&buf, "{s}/" ++ marker, .{key}, 0) catch return false;
+    const fd = sys.openLock(app_fd, rel, true) catch return false;
+    // A file system without locks (some network mounts) runs the app unprotected rather than not at all.
+    sys.lockShared(fd) catch return true;
+    if (isComplete(app_fd, key)) return true; // fd stays open: the lock lasts as long as the runtime
+    sys.close(fd);
+    return false;
+}
+
+/// One tree of the app in the cache.
+pub const Tree = struct { name: []const u8, mtime: i128 };
+
+/// The complete trees of *app* under the cache root *root_fd* (names of 16 hex digits), newest
+/// first (by their marker's time). The app's directory is opened afresh: a descriptor that was
+/// listed before is at its end.
+pub fn trees(gpa: std.mem.Allocator, root_fd: sys.Fd, app: []const u8) error{OutOfMemory}![]Tree {
+    var list: std.ArrayList(Tree) = .empty;
+    var z: sys.PathZ = .{};
+    const app_fd = sys.openDir(root_fd, z.of(app) catch return list.items) catch return list.items;
+    defer sys.close(app_fd);
+    var it: sys.DirIterator = .{ .fd = app_fd };
+    while (it.next() catch null) |entry| {
+        if (!isKey(entry.name) or !isComplete(app_fd, entry.name)) continue;
+        var buf: [64]u8 = undefined;
+        const rel = std.fmt.bufPrintSentinel(&buf, "{s}/" ++ marker, .{entry.name}, 0) catch continue;
+        const st = sys.sizeAndTime(app_fd, rel) catch continue;
+        try list.append(gpa, .{ .name = try gpa.dupe(u8, entry.name), .mtime = st.mtime });
+    }
+    std.mem.sort(Tree, list.items, {}, struct {
+        fn newer(_: void, a: Tree, b: Tree) bool {
+            return a.mtime > b.mtime or (a.mtime == b.mtime and std.mem.order(u8, a.name, b.name) == .lt);
+        }
+    }.newer);
+    return list.items;
+}
+
+fn isKey(name: []const u8) bool {
+    if (name.len != 16) return false;
+    for (name) |ch| if (!std.ascii.isDigit(ch) and !(ch >= 'a' and ch <= 'f')) return false;
+    return true;
+}
+
+/// After *current* was unpacked: remove the app's other trees beyond the newest *keep* - 1,
+/// except those in use. Best effort: nothing here stops the run.
+fn collect(gpa: std.mem.Allocator, cache: Cache, app: []const u8, current: []const u8, keep: usize) void {
+    const app_fd = cache.app_fd;
+    const all = trees(gpa, cache.root_fd, app) catch return;
+    var kept: usize = 1; // current
+    for (all) |t| {
+        if (std.mem.eql(u8, t.name, current)) continue;
+        if (kept < keep) {
+            kept += 1;
+            continue;
+        }
+        _ = removeIfUnused(app_fd, t.name);
+    }
+}
+
+/// Removes the tree *name* unless a run holds it: an exclusive lock on its marker, then a rename
+/// to a temp name (a tree is never seen half removed), then the removal. Whether it went.
+pub fn removeIfUnused(app_fd: sys.Fd, name: []const u8) bool {
+    var buf: [64]u8 = undefined;
+    const rel = std.fmt.bufPrintSentinel(&buf, "{s}/" ++ marker, .{name}, 0) catch return false;
+    var lock: ?sys.Fd = null;
+    if (sys.locks_by_descriptor) {
+        const fd = sys.openLock(app_fd, rel, false) catch return false;
+        lock = fd;
+        if (!(sys.tryLockExclusive(fd) catch false)) {
+            sys.close(fd);
+            return false;
+        }
+    }
+    defer if (lock) |fd| sys.close(fd);
+    var name_buf: [64]u8 = undefined;
+    const tmp = tempName(&name_buf, name);
+    var z: sys.PathZ = .{};
+    const from = z.of(name) catch return false;
+    sys.renameOnce(app_fd, from, tmp) catch return false; // Windows: a file of it is open, it is in use
+    sys.removeTree(app_fd, tmp) catch {}; // what is left is a stale temp, removed by a later run
+    return true;
+}
+
+/// Bytes of the files under *name* in *dir* (symlinks count as nothing).
+pub fn treeSize(dir: sys.Fd, name: [:0]const u8) u64 {
+    const fd = sys.openDir(dir, name) catch return 0;
+    defer sys.close(fd);
+    var total: u64 = 0;
+    var it: sys.DirIterator = .{ .fd = fd };
+    while (it.next() catch null) |entry| {
+        switch (entry.kind) {
+            .dir => total += treeSize(fd, entry.name),
+            .symlink => {},
+            else => {
+                const st = sys.statAt(fd, entry.name, false) catch continue;
+                if (st.kind == .dir) {
+                    total += treeSize(fd, entry.name);
+                } else if (st.kind == .file) {
+                    total += (sys.sizeAndTime(fd, entry.name) catch continue).size;
+                }
+            },
+        }
+    }
+    return total;
+}
+
+/// The cache's app directory if it exists and is trusted, found like `open` but creating nothing
+/// (BUNDLER_STUB=info, uninstall). The root is the first candidate that exists and is trusted,
+/// else the first one (where a first run would make it).
+pub const Found = struct { root: ?[]const u8 = null, root_fd: ?sys.Fd = null, app_fd: ?sys.Fd = null };
+
+pub fn find(gpa: std.mem.Allocator, env: Env, app: []const u8) error{OutOfMemory}!Found {
+    const uid = sys.effectiveUid();
+    var first: ?[]const u8 = null; // where a first run would make the root
+    for (try candidates(gpa, env, uid)) |maybe| {
+        const c = maybe orelse continue;
+        if (first == null) first = c.path;
+        var z: sys.PathZ = .{};
+        const path = z.of(c.path) catch continue;
+        const fd = (if (c.private) sys.openDir(sys.cwd, path) else sys.openDirFollow(path)) catch continue;
+        const st = sys.statFd(fd) catch {
+            sys.close(fd);
+            continue;
+        };
+        if (unsafe(st, uid) != null) {
+            sys.close(fd);
+            continue;
+        }
+        var buf: [sys.max_path]u8 = undefined;
+        const abs = try gpa.dupe(u8, sys.pathOfFd(fd, &buf) catch c.path);
+        var az: sys.PathZ = .{};
+        const name = az.of(app) catch return .{ .root = abs, .root_fd = fd };
+        const app_fd = sys.openDir(fd, name) catch return .{ .root = abs, .root_fd = fd };
+        return .{ .root = abs, .root_fd = fd, .app_fd = app_fd };
+    }
+    return .{ .root = first };
+}
+
+/// BUNDLER_STUB=uninstall: every tree of the app that is not in use, and the stale temps.
+pub const Removed = struct { trees: usize = 0, bytes: u64 = 0, in_use: usize = 0 };
+
+pub fn removeAll(gpa: std.mem.Allocator, cache: Cache, app: []const u8) error{OutOfMemory}!Removed {
+    var out: Removed = .{};
+    removeStaleTemps(cache.app_fd);
+    for (try trees(gpa, cache.root_fd, app)) |t| {
+        var z: sys.PathZ = .{};
+        const name = z.of(t.name) catch continue;
+        const size = treeSize(cache.app_fd, name);
+        if (removeIfUnused(cache.app_fd, t.name)) {
+            out.trees += 1;
+            out.bytes += size;
+        } else out.in_use += 1;
+    }
+    if (out.in_use == 0) removeAppDirIfEmpty(cache, app);
+    return out;
 }
 
 fn noAppDir(reason: ?[]const u8) ?sys.Fd {

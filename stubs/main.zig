@@ -19,6 +19,7 @@ const Mode = union(enum) {
     info,
     verify,
     python,
+    uninstall,
     extract: []const u8,
 };
 
@@ -48,43 +49,98 @@ fn parseMode(env: Env) Mode {
     if (std.mem.eql(u8, value, "info")) return .info;
     if (std.mem.eql(u8, value, "verify")) return .verify;
     if (std.mem.eql(u8, value, "python")) return .python;
+    if (std.mem.eql(u8, value, "uninstall")) return .uninstall;
     if (std.mem.startsWith(u8, value, "extract:") and value.len > "extract:".len) return .{ .extract = value["extract:".len..] };
-    fail.now(.usage, "BUNDLER_STUB={s} is not valid; use info, verify, python or extract:DIR, or unset it to run the application.", .{value});
+    fail.now(.usage, "BUNDLER_STUB={s} is not valid; use info, verify, python, uninstall or extract:DIR, or unset it to run the application.", .{value});
 }
 
 fn run(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env) Error!void {
     const mode = parseMode(env);
     var art = try artifact.openSelf(arena);
     if (mode == .info) {
-        sys.writeStdout(prettyManifest(arena, art.manifest_raw));
+        // A manifest that breaks a rule is still shown as it is, without the cache (no key to find it by).
+        const parsed = if (artifact.parseManifest(&art, arena)) true else |e| switch (e) {
+            error.OutOfMemory => return error.OutOfMemory,
+            error.Failed => false,
+        };
+        sys.writeStdout(try info(arena, art.manifest_raw, if (parsed) &art else null, env));
         sys.writeStdout("\n");
         sys.exit(0);
     }
     try artifact.parseManifest(&art, arena);
     switch (mode) {
-        .info => unreachable, // answered above, before parsing
+        .info => unreachable, // answered above
         .run => try start(arena, args, env, &art, .entry),
         .python => try start(arena, args, env, &art, .python),
         .verify => try verify(&art),
+        .uninstall => try uninstall(arena, env, &art),
         .extract => |dir| try extractTo(dir, &art),
     }
     sys.exit(0);
 }
 
-/// The manifest indented for a person to read (key order kept); its raw bytes if they do not
-/// parse, so that `info` still shows what a damaged file holds.
-fn prettyManifest(arena: std.mem.Allocator, raw: []const u8) []const u8 {
-    const value = std.json.parseFromSliceLeaky(std.json.Value, arena, raw, .{}) catch return raw;
+/// BUNDLER_STUB=info: the manifest indented for a person to read (key order kept) with a
+/// `cache` member: where this file's tree is (or would be), whether it is unpacked, its size
+/// and the app's other trees. The raw bytes if the manifest does not parse, so that `info` still
+/// shows what a damaged file holds.
+fn info(arena: std.mem.Allocator, raw: []const u8, art: ?*const artifact.Artifact, env: Env) error{OutOfMemory}![]const u8 {
+    var value = std.json.parseFromSliceLeaky(std.json.Value, arena, raw, .{}) catch return raw;
+    if (art) |a| if (value == .object) {
+        var c: std.json.ObjectMap = .empty;
+        const found = try cache.find(arena, env, a.manifest.app.name);
+        const key = a.key();
+        try c.put(arena, "root", if (found.root) |r| .{ .string = r } else .null);
+        var unpacked = false;
+        var others: std.json.Array = .init(arena);
+        if (found.root) |r| try c.put(arena, "tree", .{ .string = try std.fmt.allocPrint(arena, "{s}" ++ .{sys.sep} ++ "{s}" ++ .{sys.sep} ++ "{s}", .{ r, a.manifest.app.name, key }) });
+        if (found.app_fd) |app_fd| {
+            for (try cache.trees(arena, found.root_fd.?, a.manifest.app.name)) |t| {
+                var z: sys.PathZ = .{};
+                const size = cache.treeSize(app_fd, z.of(t.name) catch continue);
+                if (std.mem.eql(u8, t.name, key)) {
+                    unpacked = true;
+                    try c.put(arena, "size", .{ .integer = @intCast(size) });
+                } else {
+                    var o: std.json.ObjectMap = .empty;
+                    try o.put(arena, "tree", .{ .string = try std.fmt.allocPrint(arena, "{s}" ++ .{sys.sep} ++ "{s}" ++ .{sys.sep} ++ "{s}", .{ found.root.?, a.manifest.app.name, t.name }) });
+                    try o.put(arena, "size", .{ .integer = @intCast(size) });
+                    try others.append(.{ .object = o });
+                }
+            }
+        }
+        try c.put(arena, "unpacked", .{ .bool = unpacked });
+        try c.put(arena, "others", .{ .array = others });
+        try value.object.put(arena, "cache", .{ .object = c });
+    };
     return std.json.Stringify.valueAlloc(arena, value, .{ .whitespace = .indent_2 }) catch raw;
+}
+
+/// BUNDLER_STUB=uninstall: removes this app's trees from the cache (a tree in use by a running
+/// program stays, and the line says so), prints what it did.
+fn uninstall(arena: std.mem.Allocator, env: Env, art: *const artifact.Artifact) Error!void {
+    const app = art.manifest.app.name;
+    const found = try cache.find(arena, env, app);
+    if (found.app_fd == null) {
+        sys.writeStdout(try std.fmt.allocPrint(arena, "{s} has no unpacked copy in the cache; nothing to remove\n", .{app}));
+        return;
+    }
+    const c = try cache.open(arena, env, app);
+    const r = try cache.removeAll(arena, c, app);
+    const mb = @as(f64, @floatFromInt(r.bytes)) / 1e6;
+    var line = try std.fmt.allocPrint(arena, "removed {d} unpacked cop{s} of {s} ({d:.1} MB) from {s}", .{ r.trees, if (r.trees == 1) "y" else "ies", app, mb, c.root });
+    if (r.in_use > 0) line = try std.fmt.allocPrint(arena, "{s}; {d} in use by a running program kept (run uninstall again once it has exited)", .{ line, r.in_use });
+    sys.writeStdout(try std.fmt.allocPrint(arena, "{s}\n", .{line}));
 }
 
 /// Finds or unpacks the runtime in the cache and execs it.
 fn start(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env, art: *const artifact.Artifact, what: launch.What) Error!void {
     const l: launch.Launch = .{ .args = args, .env = env, .tree = "", .art = art, .what = what };
     if (what == .entry) _ = try launch.chooseEntry(l); // a bad manifest fails before any unpacking
+    const keep = cache.keepFrom(env.get("BUNDLER_CACHE_KEEP")) orelse
+        fail.now(.usage, "BUNDLER_CACHE_KEEP={s} is not valid; give how many unpacked copies of an app to keep, 1 or more.", .{env.get("BUNDLER_CACHE_KEEP").?});
     const c = try cache.open(arena, env, art.manifest.app.name);
     // Not the arena: extraction frees and reuses large frame buffers.
-    const tree = try cache.tree(std.heap.c_allocator, c, art);
+    const tree = try cache.tree(std.heap.c_allocator, c, art, keep);
     var with_tree = l;
     with_tree.tree = tree;
     return launch.exec(arena, with_tree);

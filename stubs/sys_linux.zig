@@ -181,6 +181,48 @@ pub fn statFd(fd: Fd) Error!Stat {
     return statx(fd, "", linux.AT.EMPTY_PATH);
 }
 
+/// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a symlink.
+pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!struct { size: u64, mtime: i128 } {
+    var st: linux.Statx = undefined;
+    _ = try check(linux.statx(dir, name, linux.AT.SYMLINK_NOFOLLOW, .{ .SIZE = true, .MTIME = true }, &st));
+    return .{ .size = st.size, .mtime = @as(i128, st.mtime.sec) * std.time.ns_per_s + st.mtime.nsec };
+}
+
+// ---------------------------------------------------------------- the in-use lock
+
+/// Whether a lock on a descriptor is what keeps a tree in use in place (Windows: open files do).
+pub const locks_by_descriptor = true;
+
+/// Opens *name* in *dir* to lock it, never through a symlink. With *inherit* the descriptor
+/// survives execve, and a lock taken on it lasts as long as the program exec'd (the runtime).
+pub fn openLock(dir: Fd, name: [:0]const u8, inherit: bool) Error!Fd {
+    const flags: linux.O = .{ .ACCMODE = .RDONLY, .NOFOLLOW = true, .CLOEXEC = !inherit };
+    return @intCast(try check(linux.openat(dir, name, flags, 0)));
+}
+
+/// A shared lock on *fd*, waiting while someone holds an exclusive one.
+pub fn lockShared(fd: Fd) Error!void {
+    while (true) {
+        const rc = linux.flock(fd, std.posix.LOCK.SH);
+        if (linux.errno(rc) == .INTR) continue;
+        _ = try check(rc);
+        return;
+    }
+}
+
+/// An exclusive lock on *fd* if nobody holds any; false when someone does.
+pub fn tryLockExclusive(fd: Fd) Error!bool {
+    const rc = linux.flock(fd, std.posix.LOCK.EX | std.posix.LOCK.NB);
+    if (linux.errno(rc) == .AGAIN) return false;
+    _ = try check(rc);
+    return true;
+}
+
+/// rename within *dir*, once (no retry: a tree in use stays where it is).
+pub fn renameOnce(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
+    return rename(dir, old, new);
+}
+
 /// Bytes an unprivileged user may still write on the file system of *fd*; null if unknown.
 pub fn freeBytes(fd: Fd) ?u64 {
     // struct statfs on 64-bit Linux (x86_64, aarch64): 15 words; f_bsize [1], f_bavail [4], f_frsize [9]

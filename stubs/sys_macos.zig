@@ -191,6 +191,48 @@ pub fn statFd(fd: Fd) Error!Stat {
     return statOf(&st);
 }
 
+/// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a symlink.
+pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!struct { size: u64, mtime: i128 } {
+    var st: c.Stat = undefined;
+    _ = try check(c.fstatat(dir, name, &st, c.AT.SYMLINK_NOFOLLOW));
+    const t = st.mtime();
+    return .{ .size = @intCast(st.size), .mtime = @as(i128, t.sec) * std.time.ns_per_s + t.nsec };
+}
+
+// ---------------------------------------------------------------- the in-use lock
+
+/// Whether a lock on a descriptor is what keeps a tree in use in place (Windows: open files do).
+pub const locks_by_descriptor = true;
+
+/// Opens *name* in *dir* to lock it, never through a symlink. With *inherit* the descriptor
+/// survives execve, and a lock taken on it lasts as long as the program exec'd (the runtime).
+pub fn openLock(dir: Fd, name: [:0]const u8, inherit: bool) Error!Fd {
+    return openAt(dir, name, .{ .ACCMODE = .RDONLY, .NOFOLLOW = true, .CLOEXEC = !inherit }, 0);
+}
+
+/// A shared lock on *fd*, waiting while someone holds an exclusive one.
+pub fn lockShared(fd: Fd) Error!void {
+    while (true) {
+        const rc = c.flock(fd, c.LOCK.SH);
+        if (c.errno(rc) == .INTR) continue;
+        _ = try check(rc);
+        return;
+    }
+}
+
+/// An exclusive lock on *fd* if nobody holds any; false when someone does.
+pub fn tryLockExclusive(fd: Fd) Error!bool {
+    const rc = c.flock(fd, c.LOCK.EX | c.LOCK.NB);
+    if (c.errno(rc) == .AGAIN) return false;
+    _ = try check(rc);
+    return true;
+}
+
+/// rename within *dir*, once (no retry: a tree in use stays where it is).
+pub fn renameOnce(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
+    return rename(dir, old, new);
+}
+
 /// Bytes still free on the file system of *fd*: not asked on macOS (null: the extraction
 /// finds out when a write fails with ENOSPC, and says so the same way).
 pub fn freeBytes(fd: Fd) ?u64 {

@@ -370,7 +370,8 @@ pub fn rename(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
     }
 }
 
-fn renameOnce(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
+/// rename within *dir*, once (no retry: a tree in use stays where it is).
+pub fn renameOnce(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
     const h = try ntOpen(dir, old, .{ .access = DELETE, .options = FILE_OPEN_REPARSE_POINT });
     defer close(h);
     var info: extern struct {
@@ -443,6 +444,41 @@ pub fn statAt(dir: Fd, name: [:0]const u8, follow: bool) Error!Stat {
 
 pub fn statFd(fd: Fd) Error!Stat {
     return statOf(try attributesOf(fd));
+}
+
+/// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a reparse point.
+pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!struct { size: u64, mtime: i128 } {
+    const h: Fd = try ntOpen(dir, name, .{ .access = FILE_READ_ATTRIBUTES, .options = FILE_OPEN_REPARSE_POINT });
+    defer close(h);
+    var info: FILE_BASIC_INFORMATION = undefined;
+    var io: IO_STATUS_BLOCK = undefined;
+    const status = NtQueryInformationFile(h.?, &io, &info, @sizeOf(FILE_BASIC_INFORMATION), FileBasicInformation);
+    if (status != STATUS_SUCCESS) return failStatus(status);
+    const size = if (info.FileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0) 0 else try fileSize(h);
+    // 100 ns intervals since 1601-01-01
+    return .{ .size = size, .mtime = (@as(i128, info.LastWriteTime) - 116444736000000000) * 100 };
+}
+
+// ---------------------------------------------------------------- the in-use lock
+
+/// Whether a lock on a descriptor is what keeps a tree in use in place (Windows: open files do).
+pub const locks_by_descriptor = false;
+
+/// Opens *name* in *dir* and keeps it open: the stub waits for the interpreter, so the handle
+/// lives as long as the runtime runs. Windows refuses to rename a directory with a file open in
+/// it, which is what keeps a tree in use in place (tryLockExclusive has nothing more to add).
+pub fn openLock(dir: Fd, name: [:0]const u8, inherit: bool) Error!Fd {
+    _ = inherit;
+    return openReadAt(dir, name);
+}
+
+pub fn lockShared(fd: Fd) Error!void {
+    _ = fd;
+}
+
+pub fn tryLockExclusive(fd: Fd) Error!bool {
+    _ = fd;
+    return true;
 }
 
 /// Bytes the current user may still write on the volume of *fd*; null if unknown.

@@ -34,10 +34,11 @@ BUILD_REQUIREMENTS = ("setuptools>=77", "ziglang==0.17.1")
 STUB_KEYS = {"linux-x86_64", "linux-aarch64", "windows-x86_64-console", "windows-x86_64-gui", "macos-arm64",
              "macos-x86_64"}
 #: the entry launchers of a Windows runtime directory (bin/<entry>.exe), packaged like the stubs
-LAUNCHER_KEYS = {"launcher-windows-x86_64-console", "launcher-windows-x86_64-gui"}
+LAUNCHER_KEYS = {"launcher-windows-x86_64-console", "launcher-windows-x86_64-gui", "launcher-macos-arm64",
+                 "launcher-macos-x86_64"}
 #: every program file the wheel's bundler/_stubs/ carries
 PROGRAM_FILES = {f"bundler-stub-{k}" + (".exe" if "windows" in k else "") for k in STUB_KEYS} | {
-    f"bundler-{k}.exe" for k in LAUNCHER_KEYS}
+    f"bundler-{k}" + (".exe" if "windows" in k else "") for k in LAUNCHER_KEYS}
 TARGETS = ("linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64", "macos-x86_64")
 #: what a compiler or linker is called when started (zig itself, a C compiler driver, binutils)
 COMPILER = re.compile(r"^(zig|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|cc1|cc1plus|ld|ld\.\w+|lld|as|collect2)(-[\d.]+)?$")
@@ -255,6 +256,31 @@ def test_installed_wheel_cross_builds_all_five_targets_without_a_compiler(venv, 
     linux = Path(builds[0]["outputs"][0]["path"])
     ran = subprocess.run([linux], capture_output=True, text=True, env=env, timeout=300)
     assert ran.returncode == 0 and "tinyapp on linux" in ran.stdout, ran.stderr
+
+
+def test_installed_wheel_builds_a_macos_app_without_a_compiler(venv, five_target_project, tmp_path):
+    """--format app from the installed wheel (no apple-platform-py in it): the packaged macOS launcher
+    becomes the main executable, the bundle is sealed ad hoc and `bundler inspect --verify` checks it."""
+    env = _user_env(venv, tmp_path / "home")
+    log = tmp_path / "exec.log"
+    proc = _traced([venv / "bin" / "bundler", "build", five_target_project, "--target", "macos-arm64",
+                    "--format", "app", "--output-dir", tmp_path / "out"], log, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _assert_no_compiler(log)
+    app, zipped = (Path(line) for line in proc.stdout.splitlines())
+    record = json.loads((next(venv.glob("lib/python*/site-packages/bundler/_stubs")) / stubbuild.RECORD).read_text())
+    main = next((app / "Contents" / "MacOS").iterdir())
+    # the packaged launcher with a new signature: the same code (only the header's signature command differs)
+    packaged = (next(venv.glob("lib/python*/site-packages/bundler/_stubs")) / "bundler-launcher-macos-arm64")
+    assert hashlib.sha256(packaged.read_bytes()).hexdigest() == record["stubs"]["launcher-macos-arm64"]["sha256"]
+    from bundler.binfmt.macho.codesign import read_signature
+    end = read_signature(packaged.read_bytes()).dataoff
+    assert main.read_bytes()[4096:end] == packaged.read_bytes()[4096:end]
+    assert read_signature(main.read_bytes()).code_directories[0].identifier == "local.five"  # the default id
+    checked = subprocess.run([venv / "bin" / "bundler", "inspect", app, "--verify"], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert checked.returncode == 0 and "verified: the signature seals the bundle" in checked.stdout, checked.stderr
+    assert zipped.is_file() and zipped.name.endswith("-macos-arm64.app.zip")
 
 
 # ---------------------------------------------------------------- the offline build (started above)

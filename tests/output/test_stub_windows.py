@@ -432,7 +432,10 @@ def test_ctrl_c_goes_to_python_and_the_stub_returns_its_code(app, cache, wine):
 def test_info_prints_the_manifest(app, wine):
     proc = run(app, wine=wine, cache=None, BUNDLER_STUB="info")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == pl.read_manifest_json(app)
+    info = json.loads(proc.stdout)
+    cache = info.pop("cache")  # where the tree is or would be, under %LOCALAPPDATA%
+    assert info == pl.read_manifest_json(app)
+    assert cache["tree"].lower().endswith(f"\\bundler\\{APP}\\{pl.read_manifest(app).payload.sha256[:16]}")
 
 
 def test_verify_says_ok(app, wine):
@@ -455,7 +458,24 @@ def test_extract_makes_the_runtime(app, win_tree, tmp_path, wine):
 def test_bad_mode_is_a_usage_error(app, cache, wine):
     proc = run(app, wine=wine, cache=cache, BUNDLER_STUB="bogus")
     err = proc.stderr.decode()
-    assert proc.returncode == 64 and err.count("\n") == 1 and "info, verify, python or extract:DIR" in err
+    assert proc.returncode == 64 and err.count("\n") == 1 and "info, verify, python, uninstall or extract:DIR" in err
+    assert not (cache / APP).exists()
+
+
+def test_a_new_version_replaces_the_old_one_and_uninstall_removes_it(app, console_stub, windows_tools, cache, wine,
+                                                                     tmp_path):
+    """The cache's clean-up on Windows: the second version's first run removes the first one's tree
+    (renamed away first: Windows refuses that while a file of it is open); uninstall removes the rest."""
+    tree = make_tree(tmp_path / "tree2", windows_tools["python"])
+    (tree / "Lib/version.txt").write_text("2\n")
+    v2 = write_artifact(console_stub, tree, tmp_path / "v2" / "app.exe")
+    assert run(app, "x", wine=wine, cache=cache).returncode == 0
+    first = sorted(os.listdir(cache / APP))
+    assert run(v2, "x", wine=wine, cache=cache).returncode == 0
+    second = sorted(os.listdir(cache / APP))
+    assert len(first) == len(second) == 1 and first != second
+    proc = run(app, wine=wine, cache=cache, BUNDLER_STUB="uninstall")
+    assert proc.returncode == 0 and proc.stdout.decode().startswith(f"removed 1 unpacked copy of {APP} (")
     assert not (cache / APP).exists()
 
 
