@@ -22,6 +22,11 @@ disk) leaves nothing that a later build would use:
   the second rename loses harmlessly.
 * Temporary leftovers of a killed builder are removed by the next builder
   that holds the entry's lock.
+* Every use of an entry sets its modification time (:func:`mark_used`), which
+  is how ``bundler cache prune`` tells what has not been used for a while; a
+  build holds ``<cache>/locks/builds.lock`` shared while it runs
+  (:func:`in_use`), and ``prune`` takes it exclusively, so it never removes an
+  entry under a running build.
 """
 
 from __future__ import annotations
@@ -92,24 +97,75 @@ def locked(cache_dir: Path, entry: Path, what: str, timeout: float | None = None
         raise CacheError(f"{path}: cannot create the lock of the cached {what} ({exc.strerror}); "
                          "check the permissions of the cache directory or use another --cache-dir") from exc
     try:
-        deadline = time.monotonic() + limit
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if on_wait is not None:
-                    on_wait()
-                    on_wait = None
-                if time.monotonic() >= deadline:
-                    raise CacheError(
-                        f"{entry}: another build has been making this {what} for over {limit:.0f} s; "
-                        "let it finish, or stop it and build again (BUNDLER_LOCK_TIMEOUT sets the wait)"
-                    ) from None
-                time.sleep(_POLL)
+        _flock(fd, fcntl.LOCK_EX, on_wait, lambda: CacheError(
+            f"{entry}: another build has been making this {what} for over {limit:.0f} s; "
+            "let it finish, or stop it and build again (BUNDLER_LOCK_TIMEOUT sets the wait)"), limit)
         yield
     finally:
         os.close(fd)
+
+
+#: held shared by every running build, exclusively by ``bundler cache prune``
+BUILDS_LOCK = "builds.lock"
+
+
+def mark_used(entry: Path) -> None:
+    """Record that *entry* (a file or a directory entry) was just used: its mtime. Best effort."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+
+
+def _builds_lock(cache_dir: Path) -> int:
+    path = cache_dir / "locks" / BUILDS_LOCK
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot create it ({exc.strerror}); check the permissions of the cache "
+                         "directory or use another --cache-dir") from exc
+
+
+def in_use(cache_dir: Path, on_wait: Callable[[], None] | None = None) -> contextlib.AbstractContextManager[None]:
+    """Mark the build cache as used by this build for the block (a shared lock; builds share it).
+    Waits while ``bundler cache prune`` holds it (*on_wait* is called once then)."""
+    return _holding(cache_dir, fcntl.LOCK_SH, on_wait, "`bundler cache prune` has held the build cache",
+                    "let it finish and build again")
+
+
+def exclusive(cache_dir: Path, on_wait: Callable[[], None] | None = None) -> contextlib.AbstractContextManager[None]:
+    """The whole build cache for the block, once no build uses it (``bundler cache prune``)."""
+    return _holding(cache_dir, fcntl.LOCK_EX, on_wait, "builds have used the build cache", "prune when they are done")
+
+
+@contextlib.contextmanager
+def _holding(cache_dir: Path, how: int, on_wait: Callable[[], None] | None, who: str, then: str) -> Iterator[None]:
+    fd = _builds_lock(cache_dir)
+    try:
+        _flock(fd, how, on_wait, lambda: CacheError(
+            f"{cache_dir}: {who} for over {lock_timeout():.0f} s; {then} (BUNDLER_LOCK_TIMEOUT sets the wait)"))
+        yield
+    finally:
+        os.close(fd)
+
+
+def _flock(fd: int, how: int, on_wait: Callable[[], None] | None, timeout_error: Callable[[], CacheError],
+           limit: float | None = None) -> None:
+    """Take *how* (LOCK_SH, LOCK_EX) on *fd*, polling; *on_wait* once if it has to wait; after *limit*
+    seconds (default :func:`lock_timeout`) the error *timeout_error* makes."""
+    deadline = time.monotonic() + (lock_timeout() if limit is None else limit)
+    while True:
+        try:
+            fcntl.flock(fd, how | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+                on_wait = None
+            if time.monotonic() >= deadline:
+                raise timeout_error() from None
+            time.sleep(_POLL)
 
 
 def remove_leftovers(entry: Path) -> None:

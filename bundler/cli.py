@@ -405,6 +405,97 @@ def _stub_lines(stub: StubRecord | None) -> list[str]:
     ]
 
 
+@cli.group()
+def cache() -> None:
+    """The build cache: what it holds (info) and cleaning it (prune).
+
+    The build cache is --cache-dir of `bundler build`: $BUNDLER_BUILD_CACHE,
+    else $XDG_CACHE_HOME/bundler-build, else ~/.cache/bundler-build. (Where
+    single files unpack on the end user's machine is another cache; each
+    file cleans it itself.)
+    """
+
+
+def _ago(when: float | None, now: float) -> str:
+    if when is None:
+        return "-"
+    s = max(0.0, now - when)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{s / size:.0f} {unit} ago"
+    return "just now"
+
+
+def _cache_dir_of(cache_dir: str | None) -> Path:
+    from bundler.config.spec import default_cache_dir
+
+    return Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir()
+
+
+@cache.command("info")
+@click.option("--cache-dir", metavar="DIR", help="The build cache (default: as `bundler build` uses it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def cache_info(cache_dir: str | None, as_json: bool) -> None:
+    """Show what the build cache holds: entries, size and last use, by kind."""
+    import json
+    import time
+
+    from bundler import cacheadmin
+
+    root = _cache_dir_of(cache_dir)
+    sums = cacheadmin.summarize(cacheadmin.entries(root) if root.is_dir() else [])
+    total = sum(x.size for x in sums)
+    if as_json:
+        click.echo(json.dumps({"cache_dir": str(root), "size": total, "kinds": [
+            {"kind": x.kind.name, "directory": x.kind.directory, "entries": x.count, "size": x.size,
+             "oldest_use": x.oldest, "newest_use": x.newest} for x in sums]}, indent=2))
+        return
+    now = time.time()
+    lines = [f"build cache {root}: {human_size(total)} in {counted(sum(x.count for x in sums), 'entry', 'entries')}"]
+    for x in sums:
+        lines.append(f"  {x.kind.name:<19} {counted(x.count, 'entry', 'entries'):>12} {human_size(x.size):>9}"
+                     + (f"  last used {_ago(x.newest, now)}, oldest use {_ago(x.oldest, now)}" if x.count else "")
+                     + f"  ({x.kind.what})")
+    lines.append("`bundler cache prune` removes what has not been used for 30 days; --max-size caps the size.")
+    click.echo("\n".join(lines))
+
+
+@cache.command("prune")
+@click.option("--cache-dir", metavar="DIR", help="The build cache (default: as `bundler build` uses it).")
+@click.option("--older-than", "older_than", type=float, metavar="DAYS",
+              help="Remove entries no build has used for DAYS days (default 30, unless --max-size or --all is given).")
+@click.option("--max-size", "max_size", metavar="SIZE",
+              help="Then remove the least recently used entries until the cache is at most SIZE (500M, 2G).")
+@click.option("--all", "everything", is_flag=True, help="Remove every entry.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+def cache_prune(cache_dir: str | None, older_than: float | None, max_size: str | None, everything: bool,
+                dry_run: bool) -> None:
+    """Remove entries of the build cache: by age, down to a size, or all.
+
+    Waits for running builds to finish and holds the cache while it works
+    (a build started meanwhile waits), so no build loses an entry it uses.
+    What a later build needs again is made again.
+    """
+    from bundler import cacheadmin
+
+    root = _cache_dir_of(cache_dir)
+    cap = cacheadmin.parse_size(max_size) if max_size is not None else None
+    if everything:
+        older, cap = 0.0, None
+    else:
+        older = (older_than if older_than is not None else (None if cap is not None else 30.0))
+    seconds = None if older is None else older * 86400
+    doomed, freed = cacheadmin.run_prune(
+        root, older_than=seconds, max_size=cap, dry_run=dry_run,
+        on_wait=lambda: click.echo(f"waiting for the builds using {root} to finish", err=True))
+    verb = "would remove" if dry_run else "removed"
+    by_kind = {k.name: [e for e in doomed if e.kind == k.name] for k in cacheadmin.KINDS}
+    click.echo(f"{verb} {counted(len(doomed), 'entry', 'entries')} ({human_size(freed)}) from {root}")
+    for name, items in by_kind.items():
+        if items:
+            click.echo(f"  {name:<19} {counted(len(items), 'entry', 'entries'):>12} {human_size(sum(e.size for e in items)):>9}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its verbosity lives in a fresh context, so calls in one process do not leak."""
     return copy_context().run(_main, argv)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from bundler import buildreport
+from bundler import buildreport, cachefs
 from bundler.base.load import load_base
 from bundler.base.model import BaseInterpreter
 from bundler.base.target import Target, target_for
@@ -534,7 +534,10 @@ def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildRes
                               "build it without --format app")
         if spec.sign_identity is not None:
             appsign.check_signer(appsign.Identity(spec.sign_identity))  # before the build, not after it
-    with staged_outputs(spec.output_dir) as staging:
+    def waiting() -> None:
+        report.stage("wait", f"`bundler cache prune` is cleaning {spec.cache_dir}; waiting for it")
+
+    with cachefs.in_use(spec.cache_dir, on_wait=waiting), staged_outputs(spec.output_dir) as staging:
         staged = dataclasses.replace(spec, output_dir=staging)
         results = [_build_target(staged, interp, target, report, several=len(bases) > 1, named=named)
                    for interp, target, named in bases]

@@ -28,14 +28,16 @@ def _flags(command) -> set[str]:
 def test_top_level_help_lists_every_command():
     proc = run("--help")
     assert proc.returncode == 0
-    for name in ("build", "inspect", "init"):
+    for name in ("build", "inspect", "init", "cache"):
         assert re.search(rf"^\s+{name}\s+\S", proc.stdout, re.M), proc.stdout
 
 
-@pytest.mark.parametrize("name", ["build", "inspect", "init"])
+@pytest.mark.parametrize("name", ["build", "inspect", "init", "cache info", "cache prune"])
 def test_every_flag_is_in_help_and_readme(name):
-    command = cli.commands[name]
-    proc = run(name, "--help")
+    command = cli
+    for word in name.split():
+        command = command.commands[word]
+    proc = run(*name.split(), "--help")
     assert proc.returncode == 0
     for flag in _flags(command):
         assert flag in proc.stdout, (name, flag)

@@ -69,6 +69,7 @@ def unpack(archive: Path, cache_dir: Path) -> Path:
     """Unpack *archive* once into ``<cache>/bases/<sha256[:16]>/tree`` (atomically) and return it."""
     entry = cache_dir / "bases" / sha256_file(archive)[:16]
     if cachefs.is_complete(entry):
+        cachefs.mark_used(entry)
         return entry / "tree"
     with cachefs.locked(cache_dir, entry, f"unpacked {archive.name}"):
         if cachefs.is_complete(entry):  # another build unpacked it while we waited

@@ -185,6 +185,7 @@ def _cached(path: Path, sha256: str) -> bool:
     if not path.is_file():
         return False
     if sha256_file(path) == sha256:
+        cachefs.mark_used(path.parent)
         return True
     path.unlink(missing_ok=True)
     return False
@@ -391,6 +392,7 @@ def _fetch_directory(ref: DirectoryRef, options: FetchOptions, report: Progress)
     entry = options.cache_dir / "built" / f"{ref.name}-{key}" / source_digest(ref.path)[:24]
     wheel = _built_wheel(entry)
     if wheel is not None:  # the sources have not changed since that build
+        cachefs.mark_used(entry)
         report("cached", wheel.name)
     else:
         with cachefs.locked(options.cache_dir, entry, f"wheel of {ref.path}"):

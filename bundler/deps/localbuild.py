@@ -90,6 +90,7 @@ def _cached_env(cache_dir: Path, requires, settings: Mapping[str, str], runner: 
     ).hexdigest()[:24]
     final = cache_dir / "build-envs" / key
     if cachefs.is_complete(final):
+        cachefs.mark_used(final)
         return CachedEnv(final)
     with cachefs.locked(cache_dir, final, "PEP 517 build environment"):
         if cachefs.is_complete(final):  # another build made it while we waited

@@ -156,6 +156,7 @@ class FrameCache:
         head = len(FRAME_MAGIC) + 32
         body = blob[head:]
         if blob[: len(FRAME_MAGIC)] == FRAME_MAGIC and blob[len(FRAME_MAGIC):head] == hashlib.sha256(body).digest():
+            cachefs.mark_used(path)
             return body
         path.unlink(missing_ok=True)
         return None

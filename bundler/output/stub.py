@@ -120,6 +120,7 @@ def _build(kind: stubbuild.StubKind, *, cache_dir: Path, progress: Progress | No
     out = cache_dir / "stubs" / key[:16] / kind.filename
     what = f"{kind.program} for {kind.key}"
     if out.is_file():
+        cachefs.mark_used(out.parent)
         report("cached", str(out))
     else:
         with cachefs.locked(cache_dir, out, what):  # compile_stub publishes the file by one rename

@@ -129,6 +129,7 @@ def load(cache_dir: Path, key: str, root: Path) -> BaseRuntime | None:
     try:
         meta = json.loads((entry / "meta.json").read_text())
         shutil.copytree(entry / "tree", root, symlinks=True, copy_function=_link_or_copy)
+        cachefs.mark_used(entry)
         return _from_meta(meta, root)
     except (OSError, ValueError, KeyError, TypeError):
         shutil.rmtree(root, ignore_errors=True)
