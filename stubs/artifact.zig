@@ -8,7 +8,7 @@ const sys = @import("sys.zig").Impl;
 const fail = @import("fail.zig");
 const entries = @import("entries.zig");
 
-const Sha256 = std.crypto.hash.sha2.Sha256;
+const Sha256 = @import("sha256.zig").Sha256;
 
 pub const format_version = 1;
 pub const trailer_size = 96;

@@ -17,7 +17,7 @@ const artifact = @import("artifact.zig");
 const entries = @import("entries.zig");
 const zstd = @import("zstd.zig");
 
-const Sha256 = std.crypto.hash.sha2.Sha256;
+const Sha256 = @import("sha256.zig").Sha256;
 const max_threads = 8;
 
 pub const Target = union(enum) {

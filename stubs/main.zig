@@ -195,4 +195,5 @@ test {
     _ = @import("extract.zig");
     _ = @import("env.zig");
     _ = @import("launcher.zig"); // the entry launcher: a Windows runtime directory's, a macOS app's
+    _ = @import("sha256.zig");
 }
