@@ -18,6 +18,7 @@ from bundler.base.load import load_base
 from bundler.base.model import BaseInterpreter
 from bundler.base.target import Target, target_for
 from bundler.binfmt.interface import BinaryFormat, BinaryInfo, lief_log
+from bundler.binfmt.macho.parse import minimum_macos, version_key
 from bundler.config.spec import BundleSpec
 from bundler.deps.fetch import fetch_all
 from bundler.deps.gui import gui_reason
@@ -25,7 +26,6 @@ from bundler.deps.lock import DirectoryRef, WheelRef, read_lock
 from bundler.deps.options import FetchOptions
 from bundler.digest import sha256_file
 from bundler.errors import ConfigError, InterpreterError
-from bundler.binfmt.macho.parse import minimum_macos, version_key
 from bundler.output import appbundle, appsign, payload, sbom
 from bundler.output.layers import build_layer_map
 from bundler.output.manifest import (

@@ -21,8 +21,8 @@ from packaging.utils import canonicalize_name
 from bundler.errors import ConfigError, FetchError
 from bundler.runtime import launchers as launcher
 from bundler.runtime.entrycheck import check_entry
-from bundler.runtime.stdlibzip import zip_name
 from bundler.runtime.stage import StagedRuntime
+from bundler.runtime.stdlibzip import zip_name
 from bundler.runtime.testdirs import SuitePlan, SuitesLeftOut, plan_wheel
 
 

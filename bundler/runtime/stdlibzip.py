@@ -34,8 +34,9 @@ from pathlib import Path
 
 from bundler.runtime.stage import StagedRuntime
 
-#: directories of the standard library that are not modules of it
-NOT_MODULES = ("site-packages", "lib-dynload", "__pycache__")
+#: directories of the standard library that are not modules of it (a Debian base names its
+#: packages' directory dist-packages)
+NOT_MODULES = ("site-packages", "dist-packages", "lib-dynload", "__pycache__")
 #: the module ``getpath`` looks for to find the prefix (``STDLIB_LANDMARKS``)
 LANDMARK = "os.py"
 #: packages whose files besides code are safe in the zip, and why: they read none by a path next to
@@ -130,7 +131,10 @@ def zip_stdlib(staged: StagedRuntime, cache_tag: str, keep_sources: bool = False
     kept = {d.name for d in stdlib.iterdir() if d.is_dir() and d.name not in NOT_MODULES and d.name not in ZIP_SAFE
             and not d.name.startswith("config-") and has_data_files(d)}
     kept |= {d.name for d in stdlib.iterdir() if d.is_dir() and d.name.startswith("config-")}
-    files, dirs = _entries(stdlib, cache_tag, keep_sources, kept)
+    site = root / staged.sitepackages
+    # the runtime's packages, whatever the base calls their directory, are never the standard library's
+    untouched = kept | ({site.relative_to(stdlib).parts[0]} if site.is_relative_to(stdlib) else set())
+    files, dirs = _entries(stdlib, cache_tag, keep_sources, untouched)
     # stored, not deflated: zipimport reads it without inflating, and the payload's zstd compresses it
     with zipfile.ZipFile(root / name, "w", compression=zipfile.ZIP_STORED) as zf:
         for entry in sorted(files.keys() | dirs):
@@ -145,7 +149,7 @@ def zip_stdlib(staged: StagedRuntime, cache_tag: str, keep_sources: bool = False
     left_bytes = sum(p.stat().st_size for p in left)
     removed = 0
     for entry in sorted(stdlib.iterdir()):
-        if entry.is_dir() and entry.name not in NOT_MODULES and entry.name not in kept:
+        if entry.is_dir() and entry.name not in NOT_MODULES and entry.name not in untouched:
             removed += sum(len(f) for _d, _s, f in os.walk(entry))
             shutil.rmtree(entry)
         elif entry.is_file() and entry.name.endswith(".py") and entry.name != LANDMARK:
