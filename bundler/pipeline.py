@@ -392,8 +392,9 @@ class _Sboms:
     """The SBOM of a build's runtime: written into the tree before each output kind is made
     (the single file's names its stub), and copied beside each output as ``<output>.cdx.json``."""
 
-    def __init__(self, staged: StagedRuntime, target: Target, origin: sbom.Base) -> None:
+    def __init__(self, staged: StagedRuntime, target: Target, origin: sbom.Base, rel: RelocationReport) -> None:
         self.staged, self.target, self.origin = staged, target, origin
+        self.needed = dict(rel.needed)  # what relocation read of every binary: not read again
         self.texts: dict[str, str] = {}  # output kind ("onefile", "runtime", "app") -> its SBOM
         self.current: str | None = None  # whose SBOM the tree holds now
 
@@ -401,7 +402,8 @@ class _Sboms:
         """Put *kind*'s SBOM into the tree (made once per kind)."""
         if kind not in self.texts:
             self.texts[kind] = sbom.make(manifest, self.staged.root, sitepackages=self.staged.sitepackages,
-                                         markers=self.target.environment, base=self.origin, stub=stub)
+                                         markers=self.target.environment, base=self.origin, stub=stub,
+                                         needed=self.needed)
         if self.current != kind:
             path = self.staged.root / sbom.SBOM_NAME
             path.unlink(missing_ok=True)  # never write through a hard link into the build cache
@@ -657,7 +659,7 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         beside: list[Path] = []
         # the single file packs the tree as it is; then a directory or archive also gets its manifest file
         records = wheel_records(items, wheels)
-        sboms = _Sboms(staged, target, sbom.base_origin(interp, named))
+        sboms = _Sboms(staged, target, sbom.base_origin(interp, named), rel)
         onefile = (_onefile(spec, staged, target, interp, rel, version, apps, report, stub, records, sboms)
                    if "onefile" in spec.formats else None)
         # --report: the single file as packed (read before a directory's launchers join the tree)

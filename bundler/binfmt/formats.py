@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +44,9 @@ def reader_for(binary_format: str, arch: str) -> Reader:
     raise ValueError(f"no binary format {binary_format!r}")
 
 
-def read_binaries(root: Path, target: str) -> dict[str, BinaryInfo]:
-    """Every binary of *target*'s format and CPU under *root* (runtime-relative path → what its loader reads)."""
+def read_binaries(root: Path, target: str, known: Container[str] = ()) -> dict[str, BinaryInfo]:
+    """Every binary of *target*'s format and CPU under *root* (runtime-relative path → what its loader
+    reads), but those in *known* (read before: not opened again)."""
     plat = platform_named(target)
     if plat is None:
         return {}
@@ -55,14 +56,22 @@ def read_binaries(root: Path, target: str) -> dict[str, BinaryInfo]:
         dirnames.sort()
         for name in sorted(names):
             p = Path(dirpath) / name
+            if p.relative_to(root).as_posix() in known:
+                continue
             if reader.fmt.is_binary(p) and reader.fmt.machine(p) == plat.arch:
                 found[p.relative_to(root).as_posix()] = reader.fmt.read(p)
     return found
 
 
-def needed_by(binaries: Mapping[str, BinaryInfo], library: str, case_insensitive: bool = False) -> tuple[str, ...]:
-    """The binaries that name *library* (a runtime-relative path) among what they need, by its file name."""
+def needed_by(binaries: Mapping[str, BinaryInfo | Sequence[str]], library: str,
+              case_insensitive: bool = False) -> tuple[str, ...]:
+    """The binaries that name *library* (a runtime-relative path) among what they need, by its file name
+    (*binaries*: each one's :class:`BinaryInfo`, or just the names it needs)."""
     fold = (lambda s: s.lower()) if case_insensitive else (lambda s: s)  # noqa: E731
     name = fold(posixpath.basename(library))
-    return tuple(sorted(rel for rel, info in binaries.items()
-                        if rel != library and any(fold(posixpath.basename(n)) == name for n in info.needed)))
+
+    def names(b: BinaryInfo | Sequence[str]) -> Sequence[str]:
+        return b.needed if isinstance(b, BinaryInfo) else b
+
+    return tuple(sorted(rel for rel, b in binaries.items()
+                        if rel != library and any(fold(posixpath.basename(n)) == name for n in names(b))))

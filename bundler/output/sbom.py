@@ -183,13 +183,17 @@ def _files_of(infos: Mapping[str, Path], sitepackages: str) -> dict[str, str]:
     return out
 
 
-def library_users(root: Path, target: str, libraries: Sequence[str], owner_of: Mapping[str, str]) -> dict[str, set[str]]:
+def library_users(root: Path, target: str, libraries: Sequence[str], owner_of: Mapping[str, str],
+                   known: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, set[str]]:
     """Who needs each vendored library (runtime-relative paths) of the runtime at *root*, as SBOM
     references: ``pypi:<name>`` for a file a distribution installed (*owner_of*), ``lib:<path>``
-    for another vendored library, else ``cpython`` (the interpreter and its standard library)."""
+    for another vendored library, else ``cpython`` (the interpreter and its standard library).
+    *known*: what binaries name, as relocation read them; only the others are read."""
     plat = platform_named(target)
     fold = plat is not None and reader_for(plat.binary_format, plat.arch).case_insensitive
-    binaries = read_binaries(root, target)
+    known = {rel: names for rel, names in (known or {}).items() if (root / rel).is_file()}
+    binaries: dict[str, tuple[str, ...]] = dict(known)
+    binaries.update({rel: info.needed for rel, info in read_binaries(root, target, known).items()})
     needs: dict[str, set[str]] = {}
     for path in libraries:
         for user in needed_by(binaries, path, fold):
@@ -215,12 +219,14 @@ def requirements(dist_info: Path, markers: Mapping[str, str], installed: set[str
 
 
 def make(manifest: Manifest, root: Path, *, sitepackages: str, markers: Mapping[str, str], base: Base,
-         stub: tuple[str, StubRecord] | None = None, run: Runner = _run) -> str:
+         stub: tuple[str, StubRecord] | None = None, run: Runner = _run,
+         needed: Mapping[str, tuple[str, ...]] | None = None) -> str:
     """The SBOM JSON of the runtime at *root* that *manifest* describes.
 
     *stub* is (file name, record) of the native program that starts the runtime
     in this output (the single file's stub, a Windows directory's entry
-    launcher), when it has one.
+    launcher), when it has one. *needed* is what each binary names, as
+    relocation read it (the binaries it does not list are read here).
     """
     try:
         from cyclonedx.contrib.license.factories import LicenseFactory
@@ -302,7 +308,8 @@ def make(manifest: Manifest, root: Path, *, sitepackages: str, markers: Mapping[
             bom.register_dependency(c, [wheels[d] for d in requirements(infos[name], markers, installed) if d != name])
     lib_of = {v.path: c for v, c in zip(m.contents.vendored_libraries, libs)}
     by_ref = {"cpython": interp, **{f"pypi:{n}": c for n, c in wheels.items()}, **{f"lib:{p}": c for p, c in lib_of.items()}}
-    for ref, paths in sorted(library_users(root, m.target, list(lib_of), _files_of(infos, sitepackages)).items()):
+    users = library_users(root, m.target, list(lib_of), _files_of(infos, sitepackages), known=needed)
+    for ref, paths in sorted(users.items()):
         if ref in by_ref:
             bom.register_dependency(by_ref[ref], [lib_of[p] for p in sorted(paths)])
     # the serial number names this content: same runtime, same SBOM

@@ -52,4 +52,5 @@ def merge_reports(a: RelocationReport, b: RelocationReport) -> RelocationReport:
         macos_minimum=newest([f for f in (a.macos_minimum, b.macos_minimum) if f]),
         excluded=tuple(sorted(set(a.excluded) | set(b.excluded))),
         origins=tuple(sorted((dict(a.origins) | dict(b.origins)).items())),
+        needed=tuple(sorted((dict(a.needed) | dict(b.needed)).items())),
     )

@@ -74,6 +74,9 @@ class RelocationReport:
     excluded: tuple[str, ...] = ()
     #: (vendored path, the build machine's file it was copied from), for every entry of *vendored*
     origins: tuple[tuple[str, str], ...] = ()
+    #: (binary, the libraries it names), for every binary verified: what the SBOM says needs what,
+    #: without reading them all again (they come from the build cache on a rebuild)
+    needed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def is_excluded(needed: str, exclude: Iterable[str]) -> bool:

@@ -76,4 +76,5 @@ def verify(
         glibc_floor=floors.glibc,
         macos_minimum=floors.macos,
         excluded=tuple(sorted(excluded)),
+        needed=tuple(sorted((rel, info.needed) for rel, info in binaries.items())),
     )

@@ -102,6 +102,7 @@ def _from_meta(meta: dict, root: Path) -> BaseRuntime:
     r["system"] = tuple(r["system"])
     r["excluded"] = tuple(r.get("excluded", ()))
     r["origins"] = tuple((dest, src) for dest, src in r.get("origins", ()))
+    r["needed"] = tuple((rel, tuple(names)) for rel, names in r.get("needed", ()))
     return BaseRuntime(StagedRuntime(root=root, **s), RelocationReport(**r))
 
 

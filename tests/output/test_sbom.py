@@ -142,3 +142,19 @@ def test_a_new_build_replaces_its_own_sbom_only(tree, tmp_path):
     broken = tmp_path / "notes.cdx.json"
     broken.write_text("not json")
     assert not is_bundler_output(theirs) and not is_bundler_output(broken)
+
+
+def test_what_relocation_read_is_not_read_again(tree, tmp_path):
+    """Who needs a vendored library comes from relocation's record where it has one (a rebuild has
+    it from the build cache); only the binaries it does not list are opened."""
+    ext = tree / SITE / "_fast.so"
+    shutil.copy(LIBZ, ext)  # a real ELF that names nothing we vendor
+    known = {f"{SITE}/_fast.so": ("libz-0123abcd.so.1",)}  # relocation's record says it needs libz
+    users = sbom.library_users(tree, "linux-x86_64", ["lib/bundled/libz-0123abcd.so.1"], {f"{SITE}/_fast.so": "dep"},
+                               known=known)
+    assert users == {"pypi:dep": {"lib/bundled/libz-0123abcd.so.1"}}  # from the record: the file says nothing
+    assert sbom.library_users(tree, "linux-x86_64", ["lib/bundled/libz-0123abcd.so.1"],
+                              {f"{SITE}/_fast.so": "dep"}) == {}  # read from the files: nobody needs libz
+    # a record of a file that is gone does not count
+    assert sbom.library_users(tree, "linux-x86_64", ["lib/bundled/libz-0123abcd.so.1"], {},
+                              known={"lib/gone.so": ("libz-0123abcd.so.1",)}) == {}
