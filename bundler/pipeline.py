@@ -539,7 +539,8 @@ def build_all(spec: BundleSpec, report: Reporter = Reporter()) -> tuple[BuildRes
     def waiting() -> None:
         report.stage("wait", f"`bundler cache prune` is cleaning {spec.cache_dir}; waiting for it")
 
-    with cachefs.in_use(spec.cache_dir, on_wait=waiting), staged_outputs(spec.output_dir) as staging:
+    # the output directory first: a build that cannot write its outputs touches no cache
+    with staged_outputs(spec.output_dir) as staging, cachefs.in_use(spec.cache_dir, on_wait=waiting):
         staged = dataclasses.replace(spec, output_dir=staging)
         results = [_build_target(staged, interp, target, report, several=len(bases) > 1, named=named)
                    for interp, target, named in bases]
