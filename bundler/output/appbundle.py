@@ -28,6 +28,7 @@ import plistlib
 import re
 import shutil
 import stat
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -311,8 +312,6 @@ def zip_app(app: Path, final: Path) -> Path:
 
 
 def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:
-    import time
-
     t = time.gmtime(epoch)
     return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec - t.tm_sec % 2)
 

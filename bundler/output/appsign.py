@@ -117,7 +117,7 @@ def sign_app(app: Path, identity: Identity, entitlements: Path | None = None,
     p12 = identity.p12
     if p12 is not None:
         return _sign_rcodesign(app, p12, ents, env)
-    return _sign_codesign(app, identity.text, ents)
+    return _sign_codesign(app, identity.text, ents, env)
 
 
 def _timestamp(env: Mapping[str, str]) -> str:
@@ -172,13 +172,13 @@ def codesign_commands(app: Path, identity: str, ent_file: Path, order: list[str]
     return cmds
 
 
-def _sign_codesign(app: Path, identity: str, ents: bytes) -> str:
+def _sign_codesign(app: Path, identity: str, ents: bytes, env: Mapping[str, str]) -> str:
     check_signer(Identity(identity))
     order = signing_order(app)
     executables = {rel for rel in order if _is_executable(app / rel)}
     ent_file = app.parent / f".{app.name}.entitlements.plist"
     ent_file.write_bytes(ents)
-    timestamp = os.environ.get(TIMESTAMP_ENV, "") != "none"
+    timestamp = env.get(TIMESTAMP_ENV, "") != "none"
     try:
         for cmd in codesign_commands(app, identity, ent_file, order, executables, timestamp):
             proc = subprocess.run(cmd, capture_output=True, text=True)
