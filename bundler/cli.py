@@ -295,6 +295,7 @@ def inspect(artifact: Path, verify: bool, as_json: bool, report: bool, sbom: boo
         lines.append(
             f"    {layer.name:<13} {human_size(packed):>9} -> {human_size(layer.uncompressed_size):>9}  "
             f"{counted(len(layer.frames), 'frame')}  {counted(layer.files, 'file')}"
+            + (f"  key {layer.key[:12]}" if layer.key else "")
         )
     if verify:
         lines.append("verified: payload, every frame and every entry are intact")

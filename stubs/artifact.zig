@@ -66,7 +66,7 @@ pub const Uint = struct {
 };
 
 /// One frame and where it came from, for the extraction queue and messages.
-pub const Job = struct { layer: []const u8, index: usize, frame: Frame };
+pub const Job = struct { layer: []const u8, layer_index: usize, index: usize, frame: Frame };
 
 pub const Artifact = struct {
     fd: sys.Fd,
@@ -291,7 +291,7 @@ fn buildJobs(art: *Artifact, arena: std.mem.Allocator) (fail.Failed || error{Out
     var jobs: std.ArrayList(Job) = .empty;
     var next: u64 = 0;
     var total: u64 = 0;
-    for (art.manifest.layers) |layer| {
+    for (art.manifest.layers, 0..) |layer, l| {
         for (layer.frames, 0..) |wire, i| {
             const frame: Frame = .{ .offset = wire.offset.value, .length = wire.length.value, .uncompressed_size = wire.uncompressed_size.value, .sha256 = wire.sha256 };
             if (frame.offset != next or frame.length == 0 or frame.length > art.trailer.payload_length - next)
@@ -301,7 +301,7 @@ fn buildJobs(art: *Artifact, arena: std.mem.Allocator) (fail.Failed || error{Out
                 return fail.damaged("frame {d} of layer {s} claims more bytes than zstd can expand it to", .{ i, layer.name });
             next += frame.length;
             total +|= frame.uncompressed_size;
-            try jobs.append(arena, .{ .layer = layer.name, .index = i, .frame = frame });
+            try jobs.append(arena, .{ .layer = layer.name, .layer_index = l, .index = i, .frame = frame });
         }
     }
     if (next != art.trailer.payload_length) return fail.damaged("the frames do not cover the payload", .{});
@@ -347,19 +347,28 @@ pub fn checkPayloadDigest(art: *const Artifact, gpa: std.mem.Allocator) (fail.Fa
     if (!hexEquals(h.finalResult(), art.manifest.payload.sha256)) return fail.damaged("payload checksum mismatch", .{});
 }
 
-/// Whether the payload's SHA-256 is manifest.payload.sha256; false if it cannot be read whole
-/// (records nothing: the caller decides what a mismatch means next to other failures).
-pub fn payloadMatches(art: *const Artifact, gpa: std.mem.Allocator) bool {
+/// Whether the payload's SHA-256 is manifest.payload.sha256, and, for the layers marked in
+/// *frames_too*, each frame's SHA-256 its manifest digest (a layer linked from another tree is
+/// never decompressed, yet its frames are held to the same digests); false if it cannot be read
+/// whole (records nothing: the caller decides what a mismatch means next to other failures).
+pub fn payloadMatches(art: *const Artifact, gpa: std.mem.Allocator, frames_too: []const bool) bool {
     const chunk = gpa.alloc(u8, 1 << 20) catch return false;
     defer gpa.free(chunk);
     var h = Sha256.init(.{});
-    var off: u64 = 0;
-    while (off < art.trailer.payload_length) {
-        const want: usize = @intCast(@min(chunk.len, art.trailer.payload_length - off));
-        const n = sys.preadAll(art.fd, chunk[0..want], art.trailer.payload_offset + off) catch return false;
-        if (n != want) return false;
-        h.update(chunk[0..n]);
-        off += n;
+    for (art.jobs) |job| {
+        const f = job.frame;
+        const check_frame = job.layer_index < frames_too.len and frames_too[job.layer_index];
+        var fh = Sha256.init(.{});
+        var off: u64 = 0;
+        while (off < f.length) {
+            const want: usize = @intCast(@min(chunk.len, f.length - off));
+            const n = sys.preadAll(art.fd, chunk[0..want], art.trailer.payload_offset + f.offset + off) catch return false;
+            if (n != want) return false;
+            h.update(chunk[0..n]);
+            if (check_frame) fh.update(chunk[0..n]);
+            off += n;
+        }
+        if (check_frame and !hexEquals(fh.finalResult(), f.sha256)) return false;
     }
     return hexEquals(h.finalResult(), art.manifest.payload.sha256);
 }

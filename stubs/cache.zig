@@ -21,6 +21,7 @@ const sys = @import("sys.zig").Impl;
 const fail = @import("fail.zig");
 const artifact = @import("artifact.zig");
 const extract = @import("extract.zig");
+const layers = @import("layers.zig");
 const entries = @import("entries.zig");
 const Env = @import("env.zig").Env;
 
@@ -144,7 +145,7 @@ fn tryRoot(gpa: std.mem.Allocator, c: Candidate, app: []const u8, uid: u32) erro
 /// Why a directory of the cache cannot be trusted, or null: another user owns it, or may
 /// write into it (a mode like 1777 or 0775), and could plant a "complete" tree whose code
 /// would run as the current user.
-fn unsafe(st: sys.Stat, uid: u32) ?[]const u8 {
+pub fn unsafe(st: sys.Stat, uid: u32) ?[]const u8 {
     if (st.uid != uid) return "not owned by the current user";
     if (st.mode & 0o022 != 0) return "other users can write to it";
     return null;
@@ -179,10 +180,19 @@ pub fn tree(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact,
     fail.context.dest = cache.root;
     errdefer removeAppDirIfEmpty(cache, art.manifest.app.name);
     removeStaleTemps(cache.app_fd);
-    // Retried only if a tree without the marker keeps appearing (tampering), or is removed under us.
-    for (0..3) |_| {
+    // Retried only if a tree without the marker keeps appearing (tampering), or is removed under
+    // us, or linking a shared layer failed part way (then everything is unpacked).
+    var share = true;
+    for (0..4) |_| {
         discardIncomplete(cache.app_fd, key);
-        if (try unpack(gpa, cache, art) and hold(cache.app_fd, key)) {
+        const placed = unpack(gpa, cache, art, share) catch |e| switch (e) {
+            error.LinkFailed => {
+                share = false;
+                continue;
+            },
+            else => |other| return other,
+        };
+        if (placed and hold(cache.app_fd, key)) {
             collect(gpa, cache, art.manifest.app.name, key, keep);
             return path;
         }
@@ -238,7 +248,7 @@ pub fn trees(gpa: std.mem.Allocator, root_fd: sys.Fd, app: []const u8) error{Out
     return list.items;
 }
 
-fn isKey(name: []const u8) bool {
+pub fn isKey(name: []const u8) bool {
     if (name.len != 16) return false;
     for (name) |ch| if (!std.ascii.isDigit(ch) and !(ch >= 'a' and ch <= 'f')) return false;
     return true;
@@ -258,6 +268,7 @@ fn collect(gpa: std.mem.Allocator, cache: Cache, app: []const u8, current: []con
         }
         _ = removeIfUnused(app_fd, t.name);
     }
+    layers.prune(cache.root_fd);
 }
 
 /// Removes the tree *name* unless a run holds it: an exclusive lock on its marker, then a rename
@@ -355,6 +366,7 @@ pub fn removeAll(gpa: std.mem.Allocator, cache: Cache, app: []const u8) error{Ou
         } else out.in_use += 1;
     }
     if (out.in_use == 0) removeAppDirIfEmpty(cache, app);
+    layers.prune(cache.root_fd);
     return out;
 }
 
@@ -364,7 +376,7 @@ fn noAppDir(reason: ?[]const u8) ?sys.Fd {
 }
 
 /// `<key>` is a directory of ours (never a symlink) holding the marker.
-fn isComplete(app_fd: sys.Fd, key: []const u8) bool {
+pub fn isComplete(app_fd: sys.Fd, key: []const u8) bool {
     var z: sys.PathZ = .{};
     const name = z.of(key) catch return false;
     const dir = sys.statAt(app_fd, name, false) catch return false;
@@ -383,8 +395,10 @@ fn discardIncomplete(app_fd: sys.Fd, key: []const u8) void {
 }
 
 /// Unpacks into a temp directory and renames it into place. True when a
-/// complete tree is in place (ours or a concurrent winner's).
-fn unpack(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (fail.Failed || error{OutOfMemory})!bool {
+/// complete tree is in place (ours or a concurrent winner's). With *share*, the layers another
+/// tree of the cache holds are linked from it, not unpacked (layers.zig), and the new tree is
+/// registered as a holder of each of its layers.
+fn unpack(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact, share: bool) (fail.Failed || error{ OutOfMemory, LinkFailed })!bool {
     const key = art.key();
     var name_buf: [64]u8 = undefined;
     const tmp = tempName(&name_buf, key);
@@ -396,7 +410,9 @@ fn unpack(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (
         if (fd_open) sys.close(fd);
         if (!keep) sys.removeTree(cache.app_fd, tmp) catch {};
     }
-    try extract.run(gpa, art, .{ .dir = fd });
+    const linked: layers.Linked = if (share) try layers.link(gpa, cache, art, fd) else .{};
+    var seen: std.ArrayList(extract.Seen) = .empty;
+    try extract.run(gpa, art, .{ .dir = fd }, .{ .linked = linked.layers, .linked_seen = linked.seen, .keep_seen = &seen });
     try writeMarker(fd, art.manifest.payload.sha256);
     // Closed before the rename: Windows renames no directory with a handle open inside it.
     sys.close(fd);
@@ -408,6 +424,7 @@ fn unpack(gpa: std.mem.Allocator, cache: Cache, art: *const artifact.Artifact) (
         return isComplete(cache.app_fd, key); // another process won the race
     };
     keep = true;
+    layers.register(gpa, cache, art, key, seen.items, linked);
     return true;
 }
 

@@ -27,19 +27,35 @@ pub const Target = union(enum) {
     dir: sys.Fd,
 };
 
+/// What a first run that shares layers (layers.zig) adds to a plain extraction.
+pub const Options = struct {
+    /// By layer index: layers already in the target, linked from another tree. Their frames are
+    /// not unpacked, only their digests checked.
+    linked: []const bool = &.{},
+    /// The entries of the linked layers, checked with the others as one payload.
+    linked_seen: []const Seen = &.{},
+    /// Receives every entry unpacked (owned by the caller's allocator afterwards).
+    keep_seen: ?*std.ArrayList(Seen) = null,
+};
+
 const Shared = struct {
     art: *const artifact.Artifact,
     target: Target,
+    linked: []const bool,
     next: std.atomic.Value(usize) = .init(0),
     umask: u32,
 };
 
 /// Unpacks (or verifies) every frame of *art*; failures are recorded in fail.zig.
-pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target) fail.Failed!void {
+pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target, opts: Options) fail.Failed!void {
     // A tree that cannot fit is refused before anything is written (the sizes are the manifest's,
     // already bounded by what zstd can expand; a frame that lies about its size fails later).
-    if (target == .dir) if (sys.freeBytes(target.dir)) |free| if (free < art.uncompressed_size) return fail.noSpace();
-    var shared: Shared = .{ .art = art, .target = target, .umask = sys.umask() };
+    var need: u64 = 0;
+    for (art.jobs) |job| if (!isLinked(opts.linked, job.layer_index)) {
+        need +|= job.frame.uncompressed_size;
+    };
+    if (target == .dir) if (sys.freeBytes(target.dir)) |free| if (free < need) return fail.noSpace();
+    var shared: Shared = .{ .art = art, .target = target, .linked = opts.linked, .umask = sys.umask() };
     const n = @max(1, @min(sys.cpuCount(), art.jobs.len, max_threads));
     var workers: [max_threads]Worker = undefined;
     var threads: [max_threads]?std.Thread = @splat(null);
@@ -52,7 +68,7 @@ pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target
     // (one sequential read beside the workers), so a tree is never published under a name
     // its bytes do not have. verify checked it before. Its verdict counts only after the
     // workers': a damaged frame is reported as that frame, whichever thread finished first.
-    var digest: DigestCheck = .{ .art = art, .gpa = gpa };
+    var digest: DigestCheck = .{ .art = art, .gpa = gpa, .frames_too = opts.linked };
     var digest_thread: ?std.Thread = null;
     if (target == .dir) digest_thread = std.Thread.spawn(.{ .stack_size = 1 << 20 }, DigestCheck.run, .{&digest}) catch null;
     workers[0].loop();
@@ -61,22 +77,33 @@ pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target
     defer for (workers[0..n]) |*w| w.deinit();
     if (target == .dir and !fail.failed() and !digest.matches) return fail.damaged("payload checksum mismatch", .{});
     // One validation for every mode, before anything is published or run.
-    if (!fail.failed()) try checkPaths(gpa, workers[0..n]);
+    if (!fail.failed()) try checkPaths(gpa, workers[0..n], opts.linked_seen);
     if (!sys.has_symlinks and !fail.failed() and target == .dir) try copyLinks(gpa, target.dir, workers[0..n]);
     if (fail.failed()) return error.Failed;
+    if (opts.keep_seen) |out| for (workers[0..n]) |*w| {
+        out.appendSlice(gpa, w.seen.items) catch return fail.outOfMemory();
+        w.seen.clearRetainingCapacity(); // owned by *out* now
+    };
+}
+
+fn isLinked(linked: []const bool, layer: usize) bool {
+    return layer < linked.len and linked[layer];
 }
 
 const DigestCheck = struct {
     art: *const artifact.Artifact,
     gpa: std.mem.Allocator,
+    frames_too: []const bool,
     matches: bool = false,
 
     fn run(self: *DigestCheck) void {
-        self.matches = artifact.payloadMatches(self.art, self.gpa);
+        self.matches = artifact.payloadMatches(self.art, self.gpa, self.frames_too);
     }
 };
 
-const Seen = struct { path: []const u8, kind: entries.Kind, target: []const u8 };
+/// An entry of the payload: path, kind and symlink target (owned copies), mode, and the index
+/// of its layer in the manifest.
+pub const Seen = struct { path: []const u8, kind: entries.Kind, target: []const u8, mode: u32 = 0, layer: usize = 0 };
 const Paths = std.StringHashMapUnmanaged(Seen);
 
 /// The payload as a whole, in every mode: each path appears once, nothing lies
@@ -84,20 +111,23 @@ const Paths = std.StringHashMapUnmanaged(Seen);
 /// symlink target goes up with ".." after passing through another symlink (FORMAT.md).
 /// Extraction also gets the first two from the filesystem (O_EXCL, O_NOFOLLOW);
 /// this makes run, extract and verify refuse the same artifacts.
-fn checkPaths(gpa: std.mem.Allocator, workers: []const Worker) fail.Failed!void {
+fn checkPaths(gpa: std.mem.Allocator, workers: []const Worker, linked: []const Seen) fail.Failed!void {
     var paths: Paths = .empty;
     defer paths.deinit(gpa);
-    for (workers) |*w| {
-        for (w.seen.items) |s| {
-            if (std.mem.eql(u8, s.path, entries.reserved)) return fail.damaged("the payload contains the reserved name {s}", .{s.path});
-            const gop = paths.getOrPut(gpa, s.path) catch return fail.outOfMemory();
-            if (gop.found_existing) return fail.damaged("{s} appears twice in the payload", .{s.path});
-            gop.value_ptr.* = s;
-        }
-    }
+    for (workers) |*w| try addPaths(gpa, &paths, w.seen.items);
+    try addPaths(gpa, &paths, linked);
     try checkParents(&paths);
     var it = paths.valueIterator();
     while (it.next()) |s| if (s.kind == .symlink) try checkLinkChain(&paths, s.path, s.target);
+}
+
+fn addPaths(gpa: std.mem.Allocator, paths: *Paths, seen: []const Seen) fail.Failed!void {
+    for (seen) |s| {
+        if (std.mem.eql(u8, s.path, entries.reserved)) return fail.damaged("the payload contains the reserved name {s}", .{s.path});
+        const gop = paths.getOrPut(gpa, s.path) catch return fail.outOfMemory();
+        if (gop.found_existing) return fail.damaged("{s} appears twice in the payload", .{s.path});
+        gop.value_ptr.* = s;
+    }
 }
 
 /// Nothing lies under a file or a symlink of the payload.
@@ -160,6 +190,7 @@ const Worker = struct {
         while (!fail.failed()) {
             const i = self.shared.next.fetchAdd(1, .monotonic);
             if (i >= jobs.len) break;
+            if (isLinked(self.shared.linked, jobs[i].layer_index)) continue;
             self.frame(&jobs[i]) catch return;
         }
     }
@@ -281,7 +312,7 @@ const Worker = struct {
             const next = it.next() catch |e|
                 return fail.damaged("frame {d} of layer {s}: {s}", .{ job.index, job.layer, entries.describe(e) });
             const entry = next orelse break;
-            try self.remember(entry);
+            try self.remember(entry, job.layer_index);
             switch (self.shared.target) {
                 .verify => {},
                 .dir => |root| try self.create(root, entry),
@@ -289,13 +320,13 @@ const Worker = struct {
         }
     }
 
-    fn remember(self: *Worker, entry: entries.Entry) fail.Failed!void {
+    fn remember(self: *Worker, entry: entries.Entry, layer: usize) fail.Failed!void {
         const path = self.gpa.dupe(u8, entry.path) catch return fail.outOfMemory();
         const target = self.gpa.dupe(u8, if (entry.kind == .symlink) entry.data else "") catch {
             self.gpa.free(path);
             return fail.outOfMemory();
         };
-        self.seen.append(self.gpa, .{ .path = path, .kind = entry.kind, .target = target }) catch {
+        self.seen.append(self.gpa, .{ .path = path, .kind = entry.kind, .target = target, .mode = entry.mode, .layer = layer }) catch {
             self.gpa.free(path);
             self.gpa.free(target);
             return fail.outOfMemory();
@@ -420,13 +451,13 @@ const Stream = struct {
             .symlink => self.state = .target,
             .dir => {
                 const entry: entries.Entry = .{ .kind = .dir, .mode = self.header.mode, .path = path, .data = "" };
-                try w.remember(entry);
+                try w.remember(entry, self.job.layer_index);
                 if (w.shared.target == .dir) try w.create(w.shared.target.dir, entry);
                 self.left = self.header.data_len; // skipped, as entries.Iterator does
                 self.state = .data;
             },
             .file => {
-                try w.remember(.{ .kind = .file, .mode = self.header.mode, .path = path, .data = "" });
+                try w.remember(.{ .kind = .file, .mode = self.header.mode, .path = path, .data = "" }, self.job.layer_index);
                 if (w.shared.target == .dir) self.file = try w.openFile(w.shared.target.dir, path, self.header.mode);
                 self.left = self.header.data_len;
                 self.state = .data;
@@ -440,7 +471,7 @@ const Stream = struct {
         entries.checkLink(path, target) catch |e| return self.invalid(e);
         const entry: entries.Entry = .{ .kind = .symlink, .mode = self.header.mode, .path = path, .data = target };
         const w = self.worker;
-        try w.remember(entry);
+        try w.remember(entry, self.job.layer_index);
         if (w.shared.target == .dir) try w.create(w.shared.target.dir, entry);
         self.have = 0;
         self.state = .header;

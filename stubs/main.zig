@@ -10,6 +10,7 @@ const fail = @import("fail.zig");
 const artifact = @import("artifact.zig");
 const cache = @import("cache.zig");
 const extract = @import("extract.zig");
+const layers = @import("layers.zig");
 const launch = @import("launch.zig");
 const Env = @import("env.zig").Env;
 
@@ -80,8 +81,8 @@ fn run(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env) Error!vo
 }
 
 /// BUNDLER_STUB=info: the manifest indented for a person to read (key order kept) with a
-/// `cache` member: where this file's tree is (or would be), whether it is unpacked, its size
-/// and the app's other trees. The raw bytes if the manifest does not parse, so that `info` still
+/// `cache` member: where this file's tree is (or would be), whether it is unpacked, its size,
+/// the app's other trees, and how many trees hold each of its layers. The raw bytes if the manifest does not parse, so that `info` still
 /// shows what a damaged file holds.
 fn info(arena: std.mem.Allocator, raw: []const u8, art: ?*const artifact.Artifact, env: Env) error{OutOfMemory}![]const u8 {
     var value = std.json.parseFromSliceLeaky(std.json.Value, arena, raw, .{}) catch return raw;
@@ -110,6 +111,18 @@ fn info(arena: std.mem.Allocator, raw: []const u8, art: ?*const artifact.Artifac
         }
         try c.put(arena, "unpacked", .{ .bool = unpacked });
         try c.put(arena, "others", .{ .array = others });
+        // Each layer's content address and how many trees of the cache (any app) hold it.
+        var shared: std.json.Array = .init(arena);
+        for (a.manifest.layers) |layer| {
+            const k = layers.keyOf(layer) orelse continue;
+            var o: std.json.ObjectMap = .empty;
+            try o.put(arena, "name", .{ .string = layer.name });
+            try o.put(arena, "key", .{ .string = try arena.dupe(u8, &k) });
+            const n = if (found.root_fd) |fd| layers.holders(fd, &k) else 0;
+            try o.put(arena, "trees", .{ .integer = @intCast(n) });
+            try shared.append(.{ .object = o });
+        }
+        try c.put(arena, "layers", .{ .array = shared });
         try value.object.put(arena, "cache", .{ .object = c });
     };
     return std.json.Stringify.valueAlloc(arena, value, .{ .whitespace = .indent_2 }) catch raw;
@@ -149,7 +162,7 @@ fn start(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env, art: *
 /// BUNDLER_STUB=verify: every checksum, frame and entry, nothing written.
 fn verify(art: *const artifact.Artifact) Error!void {
     try artifact.checkPayloadDigest(art, std.heap.c_allocator);
-    try extract.run(std.heap.c_allocator, art, .verify);
+    try extract.run(std.heap.c_allocator, art, .verify, .{});
     const m = art.manifest;
     var buf: [1024]u8 = undefined;
     const line = std.fmt.bufPrint(&buf, "ok {s} {s} {s}\n", .{ m.app.name, m.app.version, m.target }) catch "ok\n";
@@ -165,7 +178,7 @@ fn extractTo(dir: []const u8, art: *const artifact.Artifact) Error!void {
     const created = try prepareEmptyDir(path);
     const fd = sys.openDirFollow(path) catch return fail.writeFailed(dir, sys.errno());
     defer sys.close(fd);
-    extract.run(std.heap.c_allocator, art, .{ .dir = fd }) catch |e| {
+    extract.run(std.heap.c_allocator, art, .{ .dir = fd }, .{}) catch |e| {
         if (created) sys.removeTree(sys.cwd, path) catch {} else sys.removeContents(fd) catch {};
         return e;
     };
@@ -192,6 +205,7 @@ test {
     _ = @import("artifact.zig");
     _ = @import("entries.zig");
     _ = @import("cache.zig");
+    _ = @import("layers.zig");
     _ = @import("extract.zig");
     _ = @import("env.zig");
     _ = @import("launcher.zig"); // the entry launcher: a Windows runtime directory's, a macOS app's

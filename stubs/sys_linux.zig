@@ -107,6 +107,12 @@ pub fn setMode(fd: Fd, mode: u32) Error!void {
     _ = try check(linux.fchmod(fd, mode));
 }
 
+/// Opens a file relative to *dir* for reading, never through a symlink.
+pub fn openReadAt(dir: Fd, name: [:0]const u8) Error!Fd {
+    const flags: linux.O = .{ .ACCMODE = .RDONLY, .NOFOLLOW = true, .CLOEXEC = true };
+    return @intCast(try check(linux.openat(dir, name, flags, 0)));
+}
+
 // ---------------------------------------------------------------- directories and links
 
 /// Opens a directory without following a symlink in its last component.
@@ -142,6 +148,15 @@ pub fn makePath(path: [:0]const u8, mode: u32) Error!void {
 
 pub fn symlink(target: [:0]const u8, dir: Fd, name: [:0]const u8) Error!void {
     _ = try check(linux.symlinkat(target, dir, name));
+}
+
+/// Whether `hardLink` can work here (layers shared between trees, stubs/layers.zig).
+pub const has_hard_links = true;
+
+/// A second name *to* in *to_dir* for the file *from* in *from_dir*; a symlink *from* is linked
+/// itself, never followed. Fails with EXDEV across file systems, EMLINK past the link limit.
+pub fn hardLink(from_dir: Fd, from: [:0]const u8, to_dir: Fd, to: [:0]const u8) Error!void {
+    _ = try check(linux.linkat(from_dir, from, to_dir, to, 0));
 }
 
 /// rename(2) within one directory; fails with EEXIST/ENOTEMPTY if *new* is a non-empty directory.

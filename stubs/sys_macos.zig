@@ -154,6 +154,20 @@ pub fn symlink(target: [:0]const u8, dir: Fd, name: [:0]const u8) Error!void {
     _ = try check(c.symlinkat(target, dir, name));
 }
 
+/// Whether `hardLink` can work here (layers shared between trees, stubs/layers.zig).
+pub const has_hard_links = true;
+
+/// A second name *to* in *to_dir* for the file *from* in *from_dir*; a symlink *from* is linked
+/// itself, never followed. Fails with EXDEV across volumes, EMLINK past the link limit.
+pub fn hardLink(from_dir: Fd, from: [:0]const u8, to_dir: Fd, to: [:0]const u8) Error!void {
+    _ = try check(c.linkat(from_dir, from, to_dir, to, 0));
+}
+
+/// Opens a file relative to *dir* for reading, never through a symlink.
+pub fn openReadAt(dir: Fd, name: [:0]const u8) Error!Fd {
+    return openAt(dir, name, .{ .ACCMODE = .RDONLY, .NOFOLLOW = true, .CLOEXEC = true }, 0);
+}
+
 /// rename(2) within one directory; fails with EEXIST/ENOTEMPTY if *new* is a non-empty directory.
 pub fn rename(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
     _ = try check(c.renameat(dir, old, dir, new));

@@ -374,18 +374,38 @@ pub fn rename(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
 pub fn renameOnce(dir: Fd, old: [:0]const u8, new: [:0]const u8) Error!void {
     const h = try ntOpen(dir, old, .{ .access = DELETE, .options = FILE_OPEN_REPARSE_POINT });
     defer close(h);
+    return setName(h, dir, new, FileRenameInformation);
+}
+
+/// Gives the open file *h* the name *name* relative to *dir*, never replacing a file:
+/// FileRenameInformation (moves it) or FileLinkInformation (a second name); the two
+/// structures have the same layout.
+fn setName(h: *anyopaque, dir: Fd, name: [:0]const u8, class: u32) Error!void {
     var info: extern struct {
         flags: u32 = 0, // ReplaceIfExists = FALSE
         root: ?*anyopaque,
         name_len: u32,
         name: [max_path]u16 align(2),
     } = .{ .root = dir, .name_len = 0, .name = undefined };
-    const n = std.os.windows.wtf8ToWtf16Le(&info.name, new) catch return fail(.INVALID_NAME);
+    const n = std.os.windows.wtf8ToWtf16Le(&info.name, name) catch return fail(.INVALID_NAME);
     info.name_len = @intCast(n * 2);
     var io: IO_STATUS_BLOCK = undefined;
     const size: u32 = @intCast(@offsetOf(@TypeOf(info), "name") + n * 2);
-    const status = NtSetInformationFile(h, &io, &info, size, FileRenameInformation);
+    const status = NtSetInformationFile(h, &io, &info, size, class);
     if (status != STATUS_SUCCESS) return failStatus(status);
+}
+
+/// Whether `hardLink` can work here (layers shared between trees, stubs/layers.zig): NTFS
+/// links files without a privilege (FAT and some network shares refuse, and the layer is
+/// unpacked instead).
+pub const has_hard_links = true;
+
+/// A second name *to* in *to_dir* for the file *from* in *from_dir* (FileLinkInformation,
+/// relative to the directory handle, as `renameOnce`); fails with EXIST if *to* exists.
+pub fn hardLink(from_dir: Fd, from: [:0]const u8, to_dir: Fd, to: [:0]const u8) Error!void {
+    const h = try ntOpen(from_dir, from, .{ .access = FILE_WRITE_ATTRIBUTES, .options = FILE_NON_DIRECTORY_FILE | FILE_OPEN_REPARSE_POINT });
+    defer close(h);
+    return setName(h, to_dir, to, FileLinkInformation);
 }
 
 /// Marks an open handle (opened with DELETE) for deletion; the name goes at once
@@ -859,6 +879,7 @@ const SYNCHRONIZE: u32 = 0x00100000;
 const FILE_LIST_DIRECTORY: u32 = 0x0001;
 const FILE_TRAVERSE: u32 = 0x0020;
 const FILE_READ_ATTRIBUTES: u32 = 0x0080;
+const FILE_WRITE_ATTRIBUTES: u32 = 0x0100;
 const FILE_SHARE_ALL: u32 = 0x1 | 0x2 | 0x4; // read, write, delete: never in another process's way
 const FILE_OPEN: u32 = 1;
 const FILE_CREATE: u32 = 2;
@@ -878,6 +899,7 @@ const FileDirectoryInformation: u32 = 1;
 const FileBasicInformation: u32 = 4;
 const FileStandardInformation: u32 = 5;
 const FileRenameInformation: u32 = 10;
+const FileLinkInformation: u32 = 11;
 const FileDispositionInformation: u32 = 13;
 const FileDispositionInformationEx: u32 = 64;
 

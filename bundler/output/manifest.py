@@ -12,6 +12,7 @@ and frames that tile the payload exactly. Whatever it refuses is one
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,15 @@ class Layer:
     files: int
     uncompressed_size: int
     frames: tuple[Frame, ...]
+
+    @property
+    def key(self) -> str | None:
+        """The layer's content address in the end user's cache (the stub's `layers.keyOf`): the
+        first 32 hex digits of the SHA-256 of its frame digests, each followed by a newline.
+        Layers with the same key are unpacked once and linked into every tree that has them."""
+        if not self.frames:
+            return None
+        return hashlib.sha256("".join(f"{f.sha256}\n" for f in self.frames).encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -479,6 +479,26 @@ def test_a_new_version_replaces_the_old_one_and_uninstall_removes_it(app, consol
     assert not (cache / APP).exists()
 
 
+def test_two_apps_share_a_layer_by_hard_links(app, console_stub, win_tree, cache, wine, tmp_path):
+    """Windows links shared layers too (NTFS hard links, FileLinkInformation): a second app's
+    dependencies layer is the first app's files. The runtime layer here holds symlinks, which
+    Windows unpacks as copies, so each tree gets its own; the app layers are the same here."""
+    other = write_artifact(console_stub, win_tree, tmp_path / "other" / "other.exe", app="wintest-other")
+    assert run(app, "x", wine=wine, cache=cache).returncode == 0
+    proc = run(other, "x", wine=wine, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    a, b = one_tree(cache), one_tree(cache, "wintest-other")
+    dep = "Lib/site-packages/dep/data.bin"
+    assert (a / dep).stat().st_ino == (b / dep).stat().st_ino and (b / dep).stat().st_nlink == 2
+    assert (b / "Lib/real.py").stat().st_nlink == 1 and (b / "Lib/link.py").read_text() == "REAL = 1\n"
+    assert (b / "Lib/deplink/data.bin").read_bytes() == (a / dep).read_bytes()  # a copy of a linked layer's dir
+    info = json.loads(run(other, wine=wine, cache=cache, BUNDLER_STUB="info").stdout)
+    assert {l["name"]: l["trees"] for l in info["cache"]["layers"]} == {"runtime": 0, "dependencies": 2, "app": 2}
+    for artifact in (app, other):
+        assert run(artifact, wine=wine, cache=cache, BUNDLER_STUB="uninstall").returncode == 0
+    assert os.listdir(cache) == []
+
+
 # ---------------------------------------------------------------- damage
 
 
