@@ -15,6 +15,9 @@ Measured (median, min-max over the runs):
   rebuild         after an app-only change (a string in the app's source)
   first run       bundler with an empty BUNDLER_CACHE_DIR (extraction included);
                   PyInstaller --onefile extracts on every run
+  shared first    bundler's first run with only another app (the next one in
+                  --apps) unpacked in the cache: the layers they share are
+                  linked, not unpacked
   warm start      bundler with the runtime already unpacked
   runtime direct  <cache>/<app>/<key>/bin/python3.11 -I <cache>/.../bin/<entry> ARGS
   python -c pass  the runtime's interpreter doing nothing: the floor
@@ -33,6 +36,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -91,6 +95,7 @@ class Results:
     composition: dict = field(default_factory=dict)  # app -> {...}
     outputs: dict = field(default_factory=dict)  # app -> tool -> stdout of one run
     notes: dict = field(default_factory=dict)  # app -> [what failed]
+    shared: dict = field(default_factory=dict)  # app -> the app that ran before its "first-shared" runs
 
     def add(self, app: str, metric: str, tool: str, value: float) -> None:
         self.data.setdefault(app, {}).setdefault(metric, {}).setdefault(tool, []).append(value)
@@ -533,6 +538,25 @@ def starts(app: App, artifacts: dict[str, Path], res: Results, runs: int, fs: Pa
     return tree
 
 
+def shared_starts(apps: list[App], artifacts: dict[str, Path], res: Results, runs: int, fs: Path) -> None:
+    """First run of each app when the next app in the list already ran in the same cache: the
+    layers both have (the runtime, for apps on the same base) are linked from the other's tree."""
+    if len(apps) < 2:
+        return
+    for i, app in enumerate(apps):
+        other = apps[(i + 1) % len(apps)]
+        cache = fs / f"shared-{app.key}"
+        rmtree(cache)
+        env = clean_env(BUNDLER_CACHE_DIR=str(cache))
+        other_run = " ".join(shlex.quote(str(c)) for c in [artifacts[other.key], *other.args])
+        prepare = "sh -c " + shlex.quote(f"rm -rf {shlex.quote(str(cache))} && {other_run} >/dev/null")
+        log(f"{app.key}: first runs after {other.key} ran in the same cache x{runs}")
+        res.extend(app.key, "first-shared", "bundler", hyperfine(
+            [artifacts[app.key], *app.args], env=env, runs=runs, warmup=1, prepare=prepare))
+        res.shared[app.key] = other.key
+        rmtree(cache)
+
+
 # ------------------------------------------------------------------ decoder
 
 
@@ -743,6 +767,11 @@ def table(res: Results, app: App, n_builds: int, n_ref: int, runs: int) -> str:
     warm = res.get(app.key, "warm", "bundler")
     rows.append(f"| same command, runtime run directly | {fmt_time(direct)} | | warm / direct: {ratio(warm, direct)} | | |")
     rows.append(f"| `python3.11 -I -c pass` of the runtime (floor) | {fmt_time(floor)} | | | | |")
+    shared = res.get(app.key, "first-shared", "bundler")
+    if shared:
+        first = res.get(app.key, "first", "bundler")
+        rows.append(f"| first run after {res.shared[app.key]} ran in the same cache (shared layers linked) | "
+                    f"{fmt_time(shared)} | | vs empty cache: {ratio(shared, first)}; vs warm: {ratio(shared, warm)} | | |")
     if res.get(app.key, "work", "bundler"):
         b, o = (res.get(app.key, "work", t) for t in ("bundler", "pyi-onefile"))
         refs = " | ".join(fmt_time(res.get(app.key, "work", t)) for t in REFS)
@@ -841,6 +870,10 @@ def targets(res: Results, apps: list[App]) -> str:
         f, w = med(a, "first", "bundler"), med(a, "warm", "bundler")
         return cell(f <= 2 * w, f"{f / w:.1f}× ({f * 1e3:.0f} ms vs {w * 1e3:.0f} ms)")
 
+    def shared_first(a):
+        f, w, e = med(a, "first-shared", "bundler"), med(a, "warm", "bundler"), med(a, "first", "bundler")
+        return cell(f <= 2 * w, f"{f / w:.1f}× warm ({f * 1e3:.0f} ms; empty cache {e * 1e3:.0f} ms)")
+
     def rebuild(a):
         r = med(a, "rebuild", "bundler")
         return cell(r <= 2.0, f"{r:.1f} s")
@@ -854,6 +887,7 @@ def targets(res: Results, apps: list[App]) -> str:
         ("warm start ≥ 4× faster than `--onefile`", warm_pyi),
         ("first run (empty cache) faster than every `--onefile` run", first),
         ("first run (empty cache) ≤ 2× the warm start", first_warm),
+        ("first run after another app on the same base ≤ 2× the warm start", shared_first),
         ("artifact ≤ 0.5× `--onefile`", size),
         ("rebuild after an app-only change ≤ 2 s", rebuild),
         ("cold build no slower than `--onefile`", cold),
@@ -947,9 +981,11 @@ def main() -> int:
     info = machine()
     res = Results()
     fs, info["runs_on"] = run_filesystem()
+    singles: dict[str, Path] = {}
     try:
         for app in apps:
             artifacts = builds(app, appdirs[app.key], wheelhouse, res, args.builds, args.ref_builds)
+            singles[app.key] = artifacts["bundler"]
             tree = starts(app, artifacts, res, args.runs, fs)
             if not args.skip_decoder:
                 decoder(app, artifacts["bundler"], wheelhouse, res, args.runs, fs)
@@ -958,6 +994,7 @@ def main() -> int:
             composition(app, tree, artifacts["pyi-onedir"], res)
             for tool, out in res.outputs.get(app.key, {}).items():
                 log(f"{app.key}: {tool} says: {out.splitlines()[0] if out else '(nothing)'}")
+        shared_starts(apps, singles, res, args.runs, fs)
     finally:
         release_filesystem()
     text = report(res, apps, info, args.builds, args.ref_builds, args.runs)
