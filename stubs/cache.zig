@@ -295,22 +295,35 @@ pub fn removeIfUnused(app_fd: sys.Fd, name: []const u8) bool {
     return true;
 }
 
-/// Bytes of the files under *name* in *dir* (symlinks count as nothing).
-pub fn treeSize(dir: sys.Fd, name: [:0]const u8) u64 {
-    const fd = sys.openDir(dir, name) catch return 0;
+/// The bytes of a tree's files (symlinks count as nothing), and of those the bytes of files that
+/// have other names too (a layer linked into other trees, layers.zig): removing the tree does
+/// not free those.
+pub const Size = struct {
+    bytes: u64 = 0,
+    shared: u64 = 0,
+
+    fn add(self: *Size, other: Size) void {
+        self.bytes += other.bytes;
+        self.shared += other.shared;
+    }
+};
+
+pub fn treeSize(dir: sys.Fd, name: [:0]const u8) Size {
+    const fd = sys.openDir(dir, name) catch return .{};
     defer sys.close(fd);
-    var total: u64 = 0;
+    var total: Size = .{};
     var it: sys.DirIterator = .{ .fd = fd };
     while (it.next() catch null) |entry| {
         switch (entry.kind) {
-            .dir => total += treeSize(fd, entry.name),
+            .dir => total.add(treeSize(fd, entry.name)),
             .symlink => {},
             else => {
                 const st = sys.statAt(fd, entry.name, false) catch continue;
                 if (st.kind == .dir) {
-                    total += treeSize(fd, entry.name);
+                    total.add(treeSize(fd, entry.name));
                 } else if (st.kind == .file) {
-                    total += (sys.sizeAndTime(fd, entry.name) catch continue).size;
+                    const f = sys.sizeAndTime(fd, entry.name) catch continue;
+                    total.add(.{ .bytes = f.size, .shared = if (f.links > 1) f.size else 0 });
                 }
             },
         }
@@ -351,7 +364,9 @@ pub fn find(gpa: std.mem.Allocator, env: Env, app: []const u8) error{OutOfMemory
 }
 
 /// BUNDLER_STUB=uninstall: every tree of the app that is not in use, and the stale temps.
-pub const Removed = struct { trees: usize = 0, bytes: u64 = 0, in_use: usize = 0 };
+/// `freed`: the bytes whose last name went (measured before each removal, so a file two removed
+/// trees shared counts once).
+pub const Removed = struct { trees: usize = 0, bytes: u64 = 0, freed: u64 = 0, in_use: usize = 0 };
 
 pub fn removeAll(gpa: std.mem.Allocator, cache: Cache, app: []const u8) error{OutOfMemory}!Removed {
     var out: Removed = .{};
@@ -362,7 +377,8 @@ pub fn removeAll(gpa: std.mem.Allocator, cache: Cache, app: []const u8) error{Ou
         const size = treeSize(cache.app_fd, name);
         if (removeIfUnused(cache.app_fd, t.name)) {
             out.trees += 1;
-            out.bytes += size;
+            out.bytes += size.bytes;
+            out.freed += size.bytes - size.shared;
         } else out.in_use += 1;
     }
     if (out.in_use == 0) removeAppDirIfEmpty(cache, app);

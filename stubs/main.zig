@@ -100,11 +100,13 @@ fn info(arena: std.mem.Allocator, raw: []const u8, art: ?*const artifact.Artifac
                 const size = cache.treeSize(app_fd, z.of(t.name) catch continue);
                 if (std.mem.eql(u8, t.name, key)) {
                     unpacked = true;
-                    try c.put(arena, "size", .{ .integer = @intCast(size) });
+                    try c.put(arena, "size", .{ .integer = @intCast(size.bytes) });
+                    try c.put(arena, "shared", .{ .integer = @intCast(size.shared) });
                 } else {
                     var o: std.json.ObjectMap = .empty;
                     try o.put(arena, "tree", .{ .string = try std.fmt.allocPrint(arena, "{s}" ++ .{sys.sep} ++ "{s}" ++ .{sys.sep} ++ "{s}", .{ found.root.?, a.manifest.app.name, t.name }) });
-                    try o.put(arena, "size", .{ .integer = @intCast(size) });
+                    try o.put(arena, "size", .{ .integer = @intCast(size.bytes) });
+                    try o.put(arena, "shared", .{ .integer = @intCast(size.shared) });
                     try others.append(.{ .object = o });
                 }
             }
@@ -141,6 +143,10 @@ fn uninstall(arena: std.mem.Allocator, env: Env, art: *const artifact.Artifact) 
     const r = try cache.removeAll(arena, c, app);
     const mb = @as(f64, @floatFromInt(r.bytes)) / 1e6;
     var line = try std.fmt.allocPrint(arena, "removed {d} unpacked cop{s} of {s} ({d:.1} MB) from {s}", .{ r.trees, if (r.trees == 1) "y" else "ies", app, mb, c.root });
+    if (r.freed < r.bytes) {
+        const freed = @as(f64, @floatFromInt(r.freed)) / 1e6;
+        line = try std.fmt.allocPrint(arena, "{s}, freeing {d:.1} MB (the rest is shared with other apps' copies and stays)", .{ line, freed });
+    }
     if (r.in_use > 0) line = try std.fmt.allocPrint(arena, "{s}; {d} in use by a running program kept (run uninstall again once it has exited)", .{ line, r.in_use });
     sys.writeStdout(try std.fmt.allocPrint(arena, "{s}\n", .{line}));
 }

@@ -197,11 +197,14 @@ pub fn statFd(fd: Fd) Error!Stat {
 }
 
 /// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a symlink.
-pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!struct { size: u64, mtime: i128 } {
+pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!SizeAndTime {
     var st: linux.Statx = undefined;
-    _ = try check(linux.statx(dir, name, linux.AT.SYMLINK_NOFOLLOW, .{ .SIZE = true, .MTIME = true }, &st));
-    return .{ .size = st.size, .mtime = @as(i128, st.mtime.sec) * std.time.ns_per_s + st.mtime.nsec };
+    _ = try check(linux.statx(dir, name, linux.AT.SYMLINK_NOFOLLOW, .{ .SIZE = true, .MTIME = true, .NLINK = true }, &st));
+    return .{ .size = st.size, .mtime = @as(i128, st.mtime.sec) * std.time.ns_per_s + st.mtime.nsec, .links = st.nlink };
 }
+
+/// Size, modification time (ns since 1970) and number of names (hard links) of a file.
+pub const SizeAndTime = struct { size: u64, mtime: i128, links: u64 };
 
 // ---------------------------------------------------------------- the in-use lock
 

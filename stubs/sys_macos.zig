@@ -206,12 +206,15 @@ pub fn statFd(fd: Fd) Error!Stat {
 }
 
 /// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a symlink.
-pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!struct { size: u64, mtime: i128 } {
+pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!SizeAndTime {
     var st: c.Stat = undefined;
     _ = try check(c.fstatat(dir, name, &st, c.AT.SYMLINK_NOFOLLOW));
     const t = st.mtime();
-    return .{ .size = @intCast(st.size), .mtime = @as(i128, t.sec) * std.time.ns_per_s + t.nsec };
+    return .{ .size = @intCast(st.size), .mtime = @as(i128, t.sec) * std.time.ns_per_s + t.nsec, .links = @intCast(st.nlink) };
 }
+
+/// Size, modification time (ns since 1970) and number of names (hard links) of a file.
+pub const SizeAndTime = struct { size: u64, mtime: i128, links: u64 };
 
 // ---------------------------------------------------------------- the in-use lock
 

@@ -467,17 +467,27 @@ pub fn statFd(fd: Fd) Error!Stat {
 }
 
 /// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a reparse point.
-pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!struct { size: u64, mtime: i128 } {
+pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!SizeAndTime {
     const h: Fd = try ntOpen(dir, name, .{ .access = FILE_READ_ATTRIBUTES, .options = FILE_OPEN_REPARSE_POINT });
     defer close(h);
     var info: FILE_BASIC_INFORMATION = undefined;
     var io: IO_STATUS_BLOCK = undefined;
     const status = NtQueryInformationFile(h.?, &io, &info, @sizeOf(FILE_BASIC_INFORMATION), FileBasicInformation);
     if (status != STATUS_SUCCESS) return failStatus(status);
-    const size = if (info.FileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0) 0 else try fileSize(h);
+    var std_info: FILE_STANDARD_INFORMATION = undefined;
+    const std_status = NtQueryInformationFile(h.?, &io, &std_info, @sizeOf(FILE_STANDARD_INFORMATION), FileStandardInformation);
+    if (std_status != STATUS_SUCCESS) return failStatus(std_status);
+    const is_dir = info.FileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0;
     // 100 ns intervals since 1601-01-01
-    return .{ .size = size, .mtime = (@as(i128, info.LastWriteTime) - 116444736000000000) * 100 };
+    return .{
+        .size = if (is_dir) 0 else @intCast(std_info.EndOfFile),
+        .mtime = (@as(i128, info.LastWriteTime) - 116444736000000000) * 100,
+        .links = std_info.NumberOfLinks,
+    };
 }
+
+/// Size, modification time (ns since 1970) and number of names (hard links) of a file.
+pub const SizeAndTime = struct { size: u64, mtime: i128, links: u64 };
 
 // ---------------------------------------------------------------- the in-use lock
 

@@ -137,5 +137,7 @@ def test_info_says_where_the_tree_is_and_its_size(versions, tmp_path):
     tree = Path(c["tree"])
     files = [p for p in tree.rglob("*") if p.is_file() and not p.is_symlink()]
     assert c["unpacked"] is True and c["size"] == sum(p.stat().st_size for p in files)
+    # v1 and v2 have the same dependencies and app layers: v2 linked them from v1's tree
+    assert 0 < c["shared"] == sum(p.stat().st_size for p in files if p.stat().st_nlink > 1) < c["size"]
     (other,) = c["others"]
     assert other["tree"] == str(cache / APP / _tree_of(versions[1], env)) and other["size"] > 0

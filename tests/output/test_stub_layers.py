@@ -127,8 +127,14 @@ def test_removing_one_app_leaves_the_other_whole(stub, tmp_path):
     cache, env, alpha, beta = _alpha_then_beta(stub, tmp_path)
     b = _tree(beta, env)
     before = st.snapshot(b)
-    out = st.run(alpha, env={**env, "BUNDLER_STUB": "uninstall"})
-    assert out.returncode == 0 and "removed 1" in out.stdout.decode()
+    info = _info(alpha, env)
+    app_bytes = (b / APP_FILE).stat().st_size  # the app layer's files: the only ones alpha does not share
+    assert 0 < info["shared"] < info["size"]
+    out = st.run(alpha, env={**env, "BUNDLER_STUB": "uninstall"}).stdout.decode()
+    mb = f"{info['size'] / 1e6:.1f} MB"
+    assert out.startswith(f"removed 1 unpacked copy of alpha ({mb}) from {cache}, freeing "), out
+    assert out.endswith(" MB (the rest is shared with other apps' copies and stays)\n")
+    assert info["size"] - info["shared"] >= app_bytes
     assert not (cache / "alpha").exists()
     assert st.snapshot(b) == before and (b / RUNTIME_FILE).stat().st_nlink == 1
     _run(beta, env)
