@@ -20,10 +20,17 @@ def _lock(d: Path, wheel: Path) -> Path:
     return write_pylock(d / "pylock.toml", [wheel])
 
 
+def _default_sigint() -> None:
+    # A test run started in the background of a non-interactive shell (`make test &`, nohup) has
+    # SIGINT ignored, and so would bundler (Python keeps an inherited SIG_IGN): give it the
+    # disposition it has when a user presses Ctrl-C in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _bundler(*args: str, extra_env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), **(extra_env or {})}
     return subprocess.Popen([sys.executable, "-m", "bundler", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint, **kw)
 
 
 def test_a_later_target_failing_leaves_the_first_targets_outputs_unwritten(tmp_path, cache_dir):
