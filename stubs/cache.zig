@@ -260,15 +260,17 @@ fn collect(gpa: std.mem.Allocator, cache: Cache, app: []const u8, current: []con
     const app_fd = cache.app_fd;
     const all = trees(gpa, cache.root_fd, app) catch return;
     var kept: usize = 1; // current
+    var removed = false;
     for (all) |t| {
         if (std.mem.eql(u8, t.name, current)) continue;
         if (kept < keep) {
             kept += 1;
             continue;
         }
-        _ = removeIfUnused(app_fd, t.name);
+        if (removeIfUnused(app_fd, t.name)) removed = true;
     }
-    layers.prune(cache.root_fd);
+    // Only a removal leaves holders without a tree (a tree deleted by hand waits for the next one).
+    if (removed) layers.prune(cache.root_fd);
 }
 
 /// Removes the tree *name* unless a run holds it: an exclusive lock on its marker, then a rename
