@@ -144,11 +144,29 @@ fn uninstall(arena: std.mem.Allocator, env: Env, art: *const artifact.Artifact) 
     const mb = @as(f64, @floatFromInt(r.bytes)) / 1e6;
     var line = try std.fmt.allocPrint(arena, "removed {d} unpacked cop{s} of {s} ({d:.1} MB) from {s}", .{ r.trees, if (r.trees == 1) "y" else "ies", app, mb, c.root });
     if (r.freed < r.bytes) {
-        const freed = @as(f64, @floatFromInt(r.freed)) / 1e6;
-        line = try std.fmt.allocPrint(arena, "{s}, freeing {d:.1} MB (the rest is shared with other apps' copies and stays)", .{ line, freed });
+        line = try std.fmt.allocPrint(arena, "{s}, freeing {s} (the rest is shared with other apps' copies and stays)", .{ line, try humanSize(arena, r.freed) });
     }
     if (r.in_use > 0) line = try std.fmt.allocPrint(arena, "{s}; {d} in use by a running program kept (run uninstall again once it has exited)", .{ line, r.in_use });
     sys.writeStdout(try std.fmt.allocPrint(arena, "{s}\n", .{line}));
+}
+
+/// "12.3 MB", "24 kB", "512 bytes": what uninstall freed, which is often far below a megabyte
+/// when the rest is shared.
+fn humanSize(arena: std.mem.Allocator, bytes: u64) error{OutOfMemory}![]const u8 {
+    const b: f64 = @floatFromInt(bytes);
+    if (bytes >= 1_000_000) return std.fmt.allocPrint(arena, "{d:.1} MB", .{b / 1e6});
+    if (bytes >= 1_000) return std.fmt.allocPrint(arena, "{d:.0} kB", .{b / 1e3});
+    return std.fmt.allocPrint(arena, "{d} byte{s}", .{ bytes, if (bytes == 1) "" else "s" });
+}
+
+test humanSize {
+    var arena = std.heap.ArenaAllocator.init(std.testing.allocator);
+    defer arena.deinit();
+    const a = arena.allocator();
+    try std.testing.expectEqualStrings("35.0 MB", try humanSize(a, 34_980_981));
+    try std.testing.expectEqualStrings("24 kB", try humanSize(a, 24_281));
+    try std.testing.expectEqualStrings("512 bytes", try humanSize(a, 512));
+    try std.testing.expectEqualStrings("1 byte", try humanSize(a, 1));
 }
 
 /// Finds or unpacks the runtime in the cache and execs it.
