@@ -72,7 +72,7 @@ pub fn link(gpa: std.mem.Allocator, c: cache.Cache, art: *const artifact.Artifac
         defer sys.close(key_fd);
         const list = (try readIndex(gpa, key_fd, l)) orelse continue;
         if (!sys.has_symlinks) if (hasSymlink(list)) continue; // a copy per tree, not a link (extract.zig)
-        if (try linkFromHolder(gpa, c, key_fd, list, dest, umask)) {
+        if (try linkFromHolder(c, key_fd, list, dest, umask)) {
             out.layers[l] = true;
             try seen.appendSlice(gpa, list);
         }
@@ -82,7 +82,7 @@ pub fn link(gpa: std.mem.Allocator, c: cache.Cache, art: *const artifact.Artifac
 }
 
 /// Links *list* from the first holder of the layer whose tree is complete; false if none is.
-fn linkFromHolder(gpa: std.mem.Allocator, c: cache.Cache, key_fd: sys.Fd, list: []const extract.Seen, dest: sys.Fd, umask: u32) Error!bool {
+fn linkFromHolder(c: cache.Cache, key_fd: sys.Fd, list: []const extract.Seen, dest: sys.Fd, umask: u32) error{LinkFailed}!bool {
     var it: sys.DirIterator = .{ .fd = key_fd };
     while (it.next() catch null) |entry| {
         const h = parseHolder(entry.name) orelse continue;
@@ -99,7 +99,7 @@ fn linkFromHolder(gpa: std.mem.Allocator, c: cache.Cache, key_fd: sys.Fd, list: 
         var tz: sys.PathZ = .{};
         const tree_fd = sys.openDir(app_fd, tz.of(h.tree) catch continue) catch continue;
         defer sys.close(tree_fd);
-        try linkAll(gpa, tree_fd, dest, list, umask);
+        try linkAll(tree_fd, dest, list, umask);
         return true;
     }
     return false;
@@ -117,8 +117,7 @@ fn parseHolder(name: []const u8) ?Holder {
 
 /// Every entry of *list* (sorted by path: a directory before what it holds) made in *to* as in
 /// *from*: directories created, files hard-linked, symlinks made again.
-fn linkAll(gpa: std.mem.Allocator, from: sys.Fd, to: sys.Fd, list: []const extract.Seen, umask: u32) Error!void {
-    _ = gpa;
+fn linkAll(from: sys.Fd, to: sys.Fd, list: []const extract.Seen, umask: u32) error{LinkFailed}!void {
     var src: Dirs = .{ .root = from, .create = false };
     defer src.deinit();
     var dst: Dirs = .{ .root = to, .create = true };

@@ -81,9 +81,10 @@ fn run(arena: std.mem.Allocator, args: []const [*:0]const u8, env: Env) Error!vo
 }
 
 /// BUNDLER_STUB=info: the manifest indented for a person to read (key order kept) with a
-/// `cache` member: where this file's tree is (or would be), whether it is unpacked, its size,
-/// the app's other trees, and how many trees hold each of its layers. The raw bytes if the manifest does not parse, so that `info` still
-/// shows what a damaged file holds.
+/// `cache` member: where this file's tree is (or would be), whether it is unpacked, its size
+/// (and how much of it is shared), the app's other trees, and how many trees hold each of its
+/// layers. The raw bytes if the manifest does not parse, so that `info` still shows what a
+/// damaged file holds.
 fn info(arena: std.mem.Allocator, raw: []const u8, art: ?*const artifact.Artifact, env: Env) error{OutOfMemory}![]const u8 {
     var value = std.json.parseFromSliceLeaky(std.json.Value, arena, raw, .{}) catch return raw;
     if (art) |a| if (value == .object) {

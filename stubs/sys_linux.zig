@@ -196,7 +196,8 @@ pub fn statFd(fd: Fd) Error!Stat {
     return statx(fd, "", linux.AT.EMPTY_PATH);
 }
 
-/// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a symlink.
+/// The size in bytes, the modification time (ns since the epoch) and the number of names of
+/// *name* in *dir*, not following a symlink.
 pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!SizeAndTime {
     var st: linux.Statx = undefined;
     _ = try check(linux.statx(dir, name, linux.AT.SYMLINK_NOFOLLOW, .{ .SIZE = true, .MTIME = true, .NLINK = true }, &st));

@@ -205,7 +205,8 @@ pub fn statFd(fd: Fd) Error!Stat {
     return statOf(&st);
 }
 
-/// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a symlink.
+/// The size in bytes, the modification time (ns since the epoch) and the number of names of
+/// *name* in *dir*, not following a symlink.
 pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!SizeAndTime {
     var st: c.Stat = undefined;
     _ = try check(c.fstatat(dir, name, &st, c.AT.SYMLINK_NOFOLLOW));

@@ -466,7 +466,8 @@ pub fn statFd(fd: Fd) Error!Stat {
     return statOf(try attributesOf(fd));
 }
 
-/// The size in bytes and the modification time (ns since the epoch) of *name* in *dir*, not following a reparse point.
+/// The size in bytes, the modification time (ns since the epoch) and the number of names of
+/// *name* in *dir*, not following a reparse point.
 pub fn sizeAndTime(dir: Fd, name: [:0]const u8) Error!SizeAndTime {
     const h: Fd = try ntOpen(dir, name, .{ .access = FILE_READ_ATTRIBUTES, .options = FILE_OPEN_REPARSE_POINT });
     defer close(h);
