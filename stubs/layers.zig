@@ -87,7 +87,9 @@ fn linkFromHolder(c: cache.Cache, key_fd: sys.Fd, list: []const extract.Seen, de
     while (it.next() catch null) |entry| {
         const h = parseHolder(entry.name) orelse continue;
         var az: sys.PathZ = .{};
-        const app_fd = sys.openDir(c.root_fd, az.of(h.app) catch continue) catch continue;
+        // The holder's app directory is trusted like the cache's own (ours, not writable by
+        // others), as `cache.open` trusts the running app's: another user could swap its tree.
+        const app_fd = openTrusted(c.root_fd, az.of(h.app) catch continue) orelse continue;
         defer sys.close(app_fd);
         var buf: [64]u8 = undefined;
         const marker_rel = std.fmt.bufPrintSentinel(&buf, "{s}/" ++ cache.marker, .{h.tree}, 0) catch continue;
@@ -375,7 +377,7 @@ fn pruneLayer(root_fd: sys.Fd, key_fd: sys.Fd) usize {
 
 fn treeComplete(root_fd: sys.Fd, h: Holder) bool {
     var az: sys.PathZ = .{};
-    const app_fd = sys.openDir(root_fd, az.of(h.app) catch return false) catch return false;
+    const app_fd = openTrusted(root_fd, az.of(h.app) catch return false) orelse return false;
     defer sys.close(app_fd);
     return cache.isComplete(app_fd, h.tree);
 }

@@ -178,9 +178,12 @@ def _damage(cache: Path, tree: Path, how: str) -> None:
                 holder.rename(d / "0123456789abcdef-alpha")
     elif how == "other user's registry":
         registry.chmod(0o777)
+    elif how == "holder's app directory open to others":
+        tree.parent.chmod(0o777)
 
 
-@pytest.mark.parametrize("how", ["missing file", "index", "holder of no tree", "other user's registry"])
+@pytest.mark.parametrize("how", ["missing file", "index", "holder of no tree", "other user's registry",
+                                 "holder's app directory open to others"])
 def test_a_registry_that_does_not_hold_is_passed_by(stub, tmp_path, how):
     """Whatever is wrong with the registry or the tree it names, the second app unpacks what it
     cannot link and ends up with the tree an unpacking makes; nothing is left half made."""
