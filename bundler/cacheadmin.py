@@ -39,6 +39,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("runtimes", "runtimes", 1, "relocated base runtimes: an interpreter, with dependencies or without"),
     Kind("frames", "frames", 2, "compressed payload frames, reused by the next build"),
     Kind("stubs", "stubs", 1, "stubs and launchers compiled from source (--rebuild-stub)"),
+    Kind("import memos", "imports", 1, "the imports read from each Python file, for stdlib = \"imported\""),
 )
 
 

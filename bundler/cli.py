@@ -67,6 +67,13 @@ def cli() -> None:
 @click.option("--stdlib-sources", "stdlib_sources", is_flag=True, default=None,
               help="Keep the standard library's sources in lib/pythonXY.zip beside its byte code: tracebacks then "
                    "show source lines (default: byte code only; tracebacks name the file and line).")
+@click.option("--stdlib", type=click.Choice(["all", "imported"]), default=None,
+              help="Which standard library the runtime carries: all (default; any module importable later) or "
+                   "imported (only what the bundled code imports, followed through the standard library: a smaller "
+                   "file).")
+@click.option("--include-module", "include_module", multiple=True, metavar="MODULE",
+              help="With --stdlib imported: keep this standard library module too (one the code names only at run "
+                   "time, e.g. importlib.import_module(name)). Repeatable.")
 @click.option("--rebuild-stub", is_flag=True, default=None,
               help="Compile the single file's stub (and a Windows runtime directory's bin/<entry>.exe launchers) "
                    "from bundler's stubs/ sources with Zig (a checkout or the sdist, and the [stubs] extra) instead "

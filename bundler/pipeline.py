@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import tempfile
 import time
@@ -61,7 +62,7 @@ from bundler.relocate.verify import verify as verify_relocation
 from bundler.report import Reporter, counted, human_size
 from bundler.runtime import cache as basecache
 from bundler.runtime import finalize as fin
-from bundler.runtime import stdlibzip
+from bundler.runtime import stdlibprune, stdlibzip
 from bundler.runtime.install import (
     console_scripts,
     install_wheels,
@@ -208,6 +209,43 @@ def _zip_stdlib(staged: StagedRuntime, interp: BaseInterpreter, spec: BundleSpec
     if not files:
         return staged
     return dataclasses.replace(staged, left_out=staged.left_out + ((stdlibzip.WHY_STDLIB_SOURCES, files, size),))
+
+
+def lean_stdlib(staged: StagedRuntime, interp: BaseInterpreter, spec: BundleSpec, rel: RelocationReport,
+                report: Reporter) -> tuple[StagedRuntime, RelocationReport]:
+    """``stdlib = "imported"``: *staged* without the standard library its code does not import (stdlibprune)."""
+    zipped = stdlibzip.zip_name(staged)
+    if zipped is None or not (staged.root / zipped).is_file():
+        raise ConfigError(f"stdlib = \"imported\": the {interp.system} runtime keeps its standard library as the "
+                          "base ships it; build it with stdlib = \"all\"")
+    memo_path = spec.cache_dir / "imports" / f"{hashlib.sha256(str(interp.stdlib).encode()).hexdigest()[:16]}.json"
+    memo = stdlibprune.load_memo(memo_path)
+    before = len(memo)
+    plan, pruned = stdlibprune.prune_runtime(
+        staged.root, stdlib=staged.stdlib, dynload=staged.dynload, zip_path=zipped, sitepackages=staged.sitepackages,
+        base_stdlib=interp.stdlib, includes=spec.include_modules, binaries=dict(rel.needed), vendored=rel.vendored,
+        extra_sources=sorted((staged.root / "bin").glob("*")) if (staged.root / "bin").is_dir() else (),
+        memo=memo,
+    )
+    if len(memo) != before:
+        stdlibprune.save_memo(memo_path, memo)
+    report.stage("stdlib", f"{pruned.kept} of {pruned.kept + len(pruned.modules)} standard library modules and "
+                           f"packages kept (what the code imports); left out {len(pruned.modules)} "
+                           f"({human_size(pruned.size)}) and {counted(len(pruned.libraries), 'vendored library', 'vendored libraries')} "
+                           f"({human_size(pruned.library_size)})")
+    report.detail("stdlib", f"left out: {', '.join(pruned.modules)}")
+    for lib in pruned.libraries:
+        report.detail("stdlib", f"no longer needed: {lib}")
+    gone = set(pruned.libraries) | set(pruned.binaries)
+    rel = dataclasses.replace(
+        rel,
+        vendored=tuple(v for v in rel.vendored if v not in gone),
+        origins=tuple(o for o in rel.origins if o[0] not in gone),
+        needed=tuple(n for n in rel.needed if n[0] not in gone),
+    )
+    left = ((stdlibprune.WHY_NOT_IMPORTED, pruned.files, pruned.size),
+            (stdlibprune.WHY_LIBS_NOT_NEEDED, len(pruned.libraries), pruned.library_size))
+    return dataclasses.replace(staged, left_out=staged.left_out + tuple(r for r in left if r[1])), rel
 
 
 def _waiting(report: Reporter, what: str) -> Callable[[], None]:
@@ -651,6 +689,8 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         lap("base")
         staged = base.staged
         rel = merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
+        if spec.stdlib == "imported":
+            staged, rel = lean_stdlib(staged, interp, spec, rel, report)
         lap("app")
         stub = stub_future.result() if stub_future is not None else None
         launcher = launcher_future.result() if launcher_future is not None else None

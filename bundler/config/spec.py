@@ -20,6 +20,8 @@ from bundler.errors import ConfigError
 from bundler.platforms import TARGET_NAMES
 
 FORMATS = ("onefile", "dir", "archive", "app")
+#: the values of ``stdlib``: the whole standard library, or what the bundled code imports
+STDLIB_MODES = ("all", "imported")
 #: a macOS bundle identifier: reverse DNS of letters, digits and '-'
 _BUNDLE_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 #: zstd level: 9 compresses within a few percent of 12 in half the time, and 15x faster than 19
@@ -55,6 +57,11 @@ KEYS: dict[str, tuple[type, str]] = {
                          "unless the package's own code imports them)"),
     "stdlib-sources": (bool, "keep the standard library's sources in lib/pythonXY.zip beside its byte code, for "
                              "tracebacks with source lines (default: false: byte code only)"),
+    "stdlib": (str, 'which standard library the runtime carries: "all" (default: any module importable later) or '
+                    '"imported" (only what the bundled code imports, followed through the standard library: a '
+                    'smaller file; a module named only at run time needs include-module)'),
+    "include-module": (list, 'standard library modules (top-level names, e.g. "sqlite3") kept with stdlib = '
+                             '"imported" though no bundled code imports them by name'),
     "rebuild-stub": (bool, "compile the single file's stub (and a Windows runtime directory's entry launchers) from "
                            "bundler's stubs/ sources with Zig instead of using the prebuilt ones (needs a checkout or "
                            "the sdist and the [stubs] extra; default: false)"),
@@ -118,6 +125,10 @@ class BundleSpec:
     entitlements: Path | None = None
     #: keep the standard library's sources in its zip (--stdlib-sources)
     stdlib_sources: bool = False
+    #: "all" or "imported" (--stdlib): the whole standard library, or what the bundled code imports
+    stdlib: str = "all"
+    #: standard library modules kept with stdlib = "imported" though nothing imports them by name
+    include_modules: tuple[str, ...] = ()
 
 
 #: a version as it may appear in a file name (PEP 440 plus what other schemes use; no path separators)
@@ -317,6 +328,18 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
     keep_tests_value, _ = pick("keep-tests")
     stdlib_sources_value, _ = pick("stdlib-sources")
     report_value, _ = pick("report")
+    stdlib_value, _ = pick("stdlib")
+    stdlib = stdlib_value or "all"
+    if stdlib not in STDLIB_MODES:
+        raise ConfigError(f"stdlib {stdlib!r}: choose {' or '.join(STDLIB_MODES)}")
+    include_value, _ = pick("include-module")
+    include_modules = tuple(dict.fromkeys(include_value or ()))
+    for m in include_modules:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", m):
+            raise ConfigError(f"include-module {m!r}: name a module, e.g. sqlite3 or xml.dom")
+    if include_modules and stdlib != "imported":
+        raise ConfigError(f"include-module {include_modules[0]}: applies to stdlib = \"imported\" only (the whole "
+                          "standard library is kept otherwise); add --stdlib imported or drop it")
     exclude_value, _ = pick("exclude-lib")
     index_value, _ = pick("index-url")
     sign_value, sign_base = pick("sign")
@@ -369,6 +392,8 @@ def resolve(project_dir: Path | None, cli: Mapping[str, Any], cwd: Path | None =
         rebuild_stub=bool(rebuild_value),
         keep_tests=bool(keep_tests_value),
         stdlib_sources=bool(stdlib_sources_value),
+        stdlib=stdlib,
+        include_modules=include_modules,
         report=bool(report_value),
         gui_set=gui_value is not None,
         exclude_libs=tuple(dict.fromkeys(exclude_value or ())),

@@ -84,7 +84,7 @@ WHY_WINDOWS_EXTRAS = "headers, import libraries, debug symbols, docs and tools o
 WHY_DEP_TESTS = "the dependencies' own test suites (--keep-tests ships them)"
 
 
-def _du(path: str) -> tuple[int, int]:
+def du(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(files, bytes) under *path* (a file: itself); symlinks count as nothing."""
     if os.path.islink(path):
         return 0, 0
@@ -107,7 +107,7 @@ class Tally:
         self._by: dict[str, tuple[int, int]] = {}
 
     def add(self, why: str, path: str) -> None:
-        files, size = _du(path)
+        files, size = du(path)
         old = self._by.get(why, (0, 0))
         self._by[why] = (old[0] + files, old[1] + size)
 

@@ -485,8 +485,23 @@ def test_every_key_has_a_description():
     assert set(KEYS) == {"name", "version", "lock", "entry", "python", "format", "output-dir", "find-links",
                          "offline", "gui", "index-url", "cache-dir", "compression-level", "target", "targets", "lib-path",
                          "rebuild-stub", "keep-tests", "exclude-lib", "sign", "report", "bundle-id", "sign-identity",
-                         "entitlements", "stdlib-sources"}
+                         "entitlements", "stdlib-sources", "stdlib", "include-module"}
     assert all(desc for _typ, desc in KEYS.values())
+
+
+def test_stdlib_mode_and_included_modules(tmp_path, cwd):
+    d = project(tmp_path, 'entry = ["x"]\nstdlib = "imported"\ninclude-module = ["sqlite3", "xml.dom", "sqlite3"]\n')
+    spec = resolve(d, {}, cwd=cwd)
+    assert (spec.stdlib, spec.include_modules) == ("imported", ("sqlite3", "xml.dom"))
+    plain = project(tmp_path, 'entry = ["x"]\n', name="plain")
+    assert resolve(plain, {}, cwd=cwd).stdlib == "all"
+    assert resolve(plain, {"stdlib": "imported", "include-module": ("csv",)}, cwd=cwd).include_modules == ("csv",)
+    with pytest.raises(ConfigError, match="stdlib 'some': choose all or imported"):
+        resolve(plain, {"stdlib": "some"}, cwd=cwd)
+    with pytest.raises(ConfigError, match="include-module 'xml/dom': name a module"):
+        resolve(plain, {"stdlib": "imported", "include-module": ("xml/dom",)}, cwd=cwd)
+    with pytest.raises(ConfigError, match=r'include-module csv: applies to stdlib = "imported" only'):
+        resolve(plain, {"include-module": ("csv",)}, cwd=cwd)
 
 
 def test_report_from_the_key_or_the_flag(tmp_path, cwd):

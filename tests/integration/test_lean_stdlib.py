@@ -1,0 +1,93 @@
+"""stdlib = "imported" on a real base: the single file keeps what the app imports, runs in the clean
+room, and an import of what it left out fails with an error that says why and what to do.
+
+The app is the session's hello + click + PyYAML (Debian's libyaml vendored), on the pyenv CPython;
+``--include-module sqlite3`` keeps one module nothing imports.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from support.e2e import BASES, run_bundler
+
+from bundler.output import payload as pl
+
+ART = "hello-1.0.0-linux-x86_64"
+PLACE = f"/opt/lean/{ART}"
+LEFT_OUT = "lib/python3.11/site-packages/_bundler_left_out.txt"
+
+
+@pytest.fixture(scope="module")
+def lean(tmp_path_factory, app_lock, cache_dir) -> Path:
+    out = tmp_path_factory.mktemp("lean")
+    proc = run_bundler(
+        "build", "--lock", str(app_lock), "--entry", "hello", "--name", "hello", "--version", "1.0.0",
+        "--python", BASES["pyenv"], "--format", "onefile", "--format", "dir", "--stdlib", "imported",
+        "--include-module", "sqlite3", "--output-dir", str(out), "--cache-dir", str(cache_dir),
+        "--compression-level", "3",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "standard library modules and packages kept" in proc.stderr
+    return out
+
+
+def test_what_is_left_out_and_what_stays(lean, runtimes):
+    tree = lean / "hello"
+    left = set((tree / LEFT_OUT).read_text().split())
+    assert {"nis", "lib2to3", "distutils", "curses", "tomllib"} <= left
+    assert left.isdisjoint({"sqlite3", "_sqlite3", "ssl", "json", "encodings", "yaml", "click", "platform"})
+    names = zipfile.ZipFile(tree / "lib/python311.zip").namelist()
+    assert "platform.pyc" in names and "sqlite3/__init__.pyc" in names and "json/__init__.pyc" in names
+    assert not any(n.startswith(("distutils/", "lib2to3/", "tomllib/")) for n in names)
+    dynload = {p.name.split(".")[0] for p in (tree / "lib/python3.11/lib-dynload").iterdir()}
+    assert {"_sqlite3", "_ssl", "_hashlib"} <= dynload and not {"nis", "_curses", "_crypt"} & dynload
+    bundled = {p.name.split("-")[0] for p in (tree / "lib/bundled").iterdir()}
+    assert {"libsqlite3", "libssl", "libcrypto", "libpython3.11", "libyaml"} <= bundled
+    assert not {"libnsl", "libtirpc", "libkrb5", "libgssapi_krb5", "libcrypt", "libncursesw"} & bundled
+    # the SBOM and the manifest name only what the runtime holds
+    sbom = json.loads((lean / "hello.cdx.json").read_text())
+    named = json.dumps(sbom)
+    assert "libsqlite3" in named and "libnsl" not in named and "libkrb5" not in named
+    # and the single file is smaller than the whole standard library's, same level, same app
+    full = runtimes["pyenv"] / ART
+    assert (lean / ART).stat().st_size < 0.85 * full.stat().st_size
+    files = {e.path for e in pl.scan_tree(tree)}
+    assert LEFT_OUT in files
+
+
+@pytest.fixture
+def placed(room, lean):
+    room.add_file(lean / ART, PLACE, mode=0o755)
+    yield PLACE
+    shutil.rmtree(room.host_path("/opt/lean"))
+    if room.host_path("/home/user/.cache").exists():
+        shutil.rmtree(room.host_path("/home/user/.cache"))
+
+
+def test_runs_in_the_clean_room_with_what_it_imports(room, placed):
+    proc = room.run([placed, "--name", "lean"])
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().startswith("Hello, lean!\n")
+    code = ("import sqlite3, ssl, yaml, json, hashlib; c = sqlite3.connect(':memory:'); "
+            "print(c.execute('select 6*7').fetchone()[0], yaml.safe_load('a: 1')['a'], "
+            "hashlib.pbkdf2_hmac('sha256', b'p', b's', 1).hex()[:8], ssl.OPENSSL_VERSION.split()[0])")
+    proc = room.run([placed, "-c", code], env={"BUNDLER_STUB": "python"})
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().split() == ["42", "1", "372cc981", "OpenSSL"]
+
+
+def test_a_left_out_module_says_why_and_what_to_do(room, placed):
+    proc = room.run([placed, "-c", "import nis"], env={"BUNDLER_STUB": "python"})
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert ("ModuleNotFoundError: No module named 'nis': left out of this runtime by stdlib = \"imported\" "
+            "(nothing bundled imports it by name); rebuild with include-module = [\"nis\"] or stdlib = \"all\"") in err
+    # code that guards an optional import still takes its fallback
+    code = "try:\n import lib2to3.pgen2\nexcept ImportError as e:\n print('fallback', e.name)\n"
+    proc = room.run([placed, "-c", code], env={"BUNDLER_STUB": "python"})
+    assert proc.returncode == 0 and proc.stdout.decode() == "fallback lib2to3\n", proc.stderr.decode()
