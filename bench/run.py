@@ -322,9 +322,17 @@ def _build_ended() -> None:
     _last_build_end = time.time()
 
 
-def bundler_build(appdir: Path, cache: Path, out: Path, wheelhouse: Path, home: Path) -> tuple[float, dict]:
+#: the lean builds measured beside the default one: tool name -> extra flags
+LEAN = {
+    "bundler-lean": ("--stdlib", "imported"),
+    "bundler-lean19": ("--stdlib", "imported", "--compression-level", "19"),
+}
+
+
+def bundler_build(appdir: Path, cache: Path, out: Path, wheelhouse: Path, home: Path,
+                  extra: tuple[str, ...] = ()) -> tuple[float, dict]:
     cmd = [BUNDLER, "build", appdir, "--cache-dir", cache, "--find-links", wheelhouse, "--offline",
-           "--format", "onefile", "--output-dir", out, "--python", base_python(), "--json"]
+           "--format", "onefile", "--output-dir", out, "--python", base_python(), "--json", *extra]
     env = clean_env(TMPDIR=str(WORK / "tmp"), HOME=str(home))
     wait_quiet()
     t0 = time.perf_counter()
@@ -378,6 +386,15 @@ def builds(app: App, appdir: Path, wheelhouse: Path, res: Results, n_builds: int
     check_edit(app, "bundler", artifacts["bundler"])
     res.add(app.key, "size", "bundler", artifacts["bundler"].stat().st_size)
     res.composition.setdefault(app.key, {})["bundler_summary"] = summary
+    # the same app with only the standard library it imports, at the default level and at 19 (the build
+    # cache is warm: what these times add is pruning, the frames of the new runtime layer and the level)
+    for tool, extra in LEAN.items():
+        secs, lean = bundler_build(appdir, base / "bundler-cache", fresh(base / tool), wheelhouse,
+                                   base / "bundler-home", extra)
+        log(f"{app.key}: bundler {' '.join(extra)} build: {secs:.1f} s")
+        res.add(app.key, "build-warm-cache", tool, secs)
+        artifacts[tool] = Path([o for o in lean["outputs"] if o["format"] == "onefile"][0]["path"])
+        res.add(app.key, "size", tool, artifacts[tool].stat().st_size)
 
     variants = (("pyi-onefile", "onefile", (), n_builds, n_builds), ("pyi-onedir", "onedir", (), n_ref, n_ref),
                 ("pyi-strip", "onefile", ("--strip",), n_ref, 0))
@@ -509,6 +526,18 @@ def starts(app: App, artifacts: dict[str, Path], res: Results, runs: int, fs: Pa
     res.extend(app.key, "direct", "bundler", hyperfine(
         [py, "-I", tree / "bin" / app.entry, *app.args], env=clean_env(), runs=runs, warmup=3))
     res.extend(app.key, "floor", "bundler", hyperfine([py, "-I", "-c", "pass"], env=clean_env(), runs=runs, warmup=3))
+    lean = artifacts["bundler-lean19"]
+    lean_warm = fresh(base / "lean-warm-cache")
+    lean_first = base / "lean-first-cache"
+    env_lean = clean_env(BUNDLER_CACHE_DIR=str(lean_warm))
+    outputs["bundler-lean19"] = run([lean, *app.args], env=env_lean).stdout.strip()
+    if app.work_args is not None:
+        outputs["bundler-lean19 work"] = run([lean, *app.work_args], env=env_lean).stdout.strip()
+    log(f"{app.key}: --stdlib imported: first runs and warm starts x{runs}")
+    res.extend(app.key, "first", "bundler-lean19", hyperfine(
+        [lean, *app.args], env=clean_env(BUNDLER_CACHE_DIR=str(lean_first)), runs=runs, warmup=1,
+        prepare=f"rm -rf {lean_first}"))
+    res.extend(app.key, "warm", "bundler-lean19", hyperfine([lean, *app.args], env=env_lean, runs=runs, warmup=3))
     pyi_strip = artifacts["pyi-strip"]
     outputs["pyi-strip"] = run([pyi_strip, *app.args], env=env_pyi).stdout.strip()
     for tool, exe in (("pyi-onefile", pyi_one), ("pyi-onedir", pyi_dir), ("pyi-strip", pyi_strip)):
@@ -532,6 +561,11 @@ def starts(app: App, artifacts: dict[str, Path], res: Results, runs: int, fs: Pa
                 log(f"{app.key}: {res.notes[app.key][-1]}")
                 continue
             res.extend(app.key, "work", tool, hyperfine([exe, *app.work_args], env=env_pyi, runs=runs, warmup=2))
+    for mine, theirs in (("bundler-lean19", "bundler"), ("bundler-lean19 work", "work")):
+        if mine in outputs and outputs[mine] != outputs.get(theirs):
+            res.notes.setdefault(app.key, []).append(
+                f"`{' '.join(LEAN['bundler-lean19'])}` printed {outputs[mine]!r}, the default build {outputs.get(theirs)!r}")
+            log(f"{app.key}: {res.notes[app.key][-1]}")
     leftovers = list(pyi_tmp.iterdir())
     if leftovers:
         log(f"{app.key}: PyInstaller left {len(leftovers)} entries in its TMPDIR")
@@ -767,6 +801,21 @@ def table(res: Results, app: App, n_builds: int, n_ref: int, runs: int) -> str:
     warm = res.get(app.key, "warm", "bundler")
     rows.append(f"| same command, runtime run directly | {fmt_time(direct)} | | warm / direct: {ratio(warm, direct)} | | |")
     rows.append(f"| `python3.11 -I -c pass` of the runtime (floor) | {fmt_time(floor)} | | | | |")
+    onefile = res.get(app.key, "size", "pyi-onefile")
+    for tool, extra in LEAN.items():
+        size_ = res.get(app.key, "size", tool)
+        if size_:
+            rows.append(f"| artifact size, `{' '.join(extra)}` | {fmt_size(size_)} | | {ratio(size_, onefile)} "
+                        f"(default build: {ratio(res.get(app.key, 'size', 'bundler'), onefile)}) | | |")
+    lean_first, lean_warm = res.get(app.key, "first", "bundler-lean19"), res.get(app.key, "warm", "bundler-lean19")
+    if lean_first:
+        flags = " ".join(LEAN["bundler-lean19"])
+        rows.append(f"| first run, empty cache, `{flags}` | {fmt_time(lean_first)} | "
+                    f"{fmt_time(res.get(app.key, 'first', 'pyi-onefile'))} | "
+                    f"{ratio(lean_first, res.get(app.key, 'first', 'pyi-onefile'))}; vs its warm start: "
+                    f"{ratio(lean_first, lean_warm)} | | |")
+        rows.append(f"| warm start, `{flags}` | {fmt_time(lean_warm)} | | vs the default build's: "
+                    f"{ratio(lean_warm, warm)} | | |")
     shared = res.get(app.key, "first-shared", "bundler")
     if shared:
         first = res.get(app.key, "first", "bundler")
@@ -866,9 +915,14 @@ def targets(res: Results, apps: list[App]) -> str:
         s = med(a, "size", "pyi-strip")
         return cell(b <= 0.5 * p, f"{b / p:.2f}×" + (f" (vs `--strip`: {b / s:.2f}×)" if s else ""))
 
-    def first_warm(a):
-        f, w = med(a, "first", "bundler"), med(a, "warm", "bundler")
+    def first_warm(a, tool="bundler"):
+        f, w = med(a, "first", tool), med(a, "warm", tool)
         return cell(f <= 2 * w, f"{f / w:.1f}× ({f * 1e3:.0f} ms vs {w * 1e3:.0f} ms)")
+
+    def lean_size(a):
+        b, p = med(a, "size", "bundler-lean19"), med(a, "size", "pyi-onefile")
+        return cell(b <= 0.5 * p, f"{b / p:.2f}× ({b / 1e6:.1f} MB; `--stdlib imported` alone: "
+                                  f"{med(a, 'size', 'bundler-lean') / p:.2f}×)")
 
     def shared_first(a):
         f, w, e = med(a, "first-shared", "bundler"), med(a, "warm", "bundler"), med(a, "first", "bundler")
@@ -889,6 +943,9 @@ def targets(res: Results, apps: list[App]) -> str:
         ("first run (empty cache) ≤ 2× the warm start", first_warm),
         ("first run after another app on the same base ≤ 2× the warm start", shared_first),
         ("artifact ≤ 0.5× `--onefile`", size),
+        ("artifact ≤ 0.5× `--onefile`, built with `--stdlib imported --compression-level 19`", lean_size),
+        ("first run (empty cache) ≤ 2× the warm start, `--stdlib imported --compression-level 19`",
+         lambda a: first_warm(a, "bundler-lean19")),
         ("rebuild after an app-only change ≤ 2 s", rebuild),
         ("cold build no slower than `--onefile`", cold),
     ]
