@@ -699,7 +699,7 @@ def levels_table(res: Results, apps: list[App]) -> str:
                  "ratio adds the stub and manifest (the whole file) and divides by PyInstaller `--onefile`'s file. "
                  f"Time: wall time on all {os.cpu_count()} CPUs, frames in parallel, largest first, as "
                  "`bundler build` does. `--long=27`: long-distance matching with a 128 MiB window (a frame holds "
-                 "at most 16 MiB of whole entries, so it matches within a frame only)."]
+                 "at most 8 MiB of whole entries unless one file is larger, so it matches within a frame only)."]
     return "\n".join(rows)
 
 

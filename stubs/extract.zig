@@ -1,7 +1,7 @@
 //! Unpacking the payload: every frame is read, its SHA-256 checked, then it is
 //! decompressed by libzstd and its entries validated and (unless verifying)
 //! created under a root directory. Frames are independent, so up to
-//! min(CPUs, frames, 8) threads take them from a shared queue.
+//! min(CPUs, frames, 8) threads take them from a shared queue, largest first.
 //!
 //! A thread that fails records the failure (fail.zig) and stops; the others
 //! stop at their next frame. The caller removes the half-written tree.
@@ -42,9 +42,18 @@ const Shared = struct {
     art: *const artifact.Artifact,
     target: Target,
     linked: []const bool,
+    /// Indices into art.jobs, largest frame first: the threads take them in this order, so
+    /// the big frames start at once and the small ones fill in (the CPUs finish together).
+    order: []const usize,
     next: std.atomic.Value(usize) = .init(0),
     umask: u32,
 };
+
+fn largerFirst(jobs: []const artifact.Job, a: usize, b: usize) bool {
+    const sa = jobs[a].frame.uncompressed_size;
+    const sb = jobs[b].frame.uncompressed_size;
+    return sa > sb or (sa == sb and a < b);
+}
 
 /// Unpacks (or verifies) every frame of *art*; failures are recorded in fail.zig.
 pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target, opts: Options) fail.Failed!void {
@@ -55,7 +64,11 @@ pub fn run(gpa: std.mem.Allocator, art: *const artifact.Artifact, target: Target
         need +|= job.frame.uncompressed_size;
     };
     if (target == .dir) if (sys.freeBytes(target.dir)) |free| if (free < need) return fail.noSpace();
-    var shared: Shared = .{ .art = art, .target = target, .linked = opts.linked, .umask = sys.umask() };
+    const order = gpa.alloc(usize, art.jobs.len) catch return fail.outOfMemory();
+    defer gpa.free(order);
+    for (order, 0..) |*o, i| o.* = i;
+    std.sort.insertion(usize, order, art.jobs, largerFirst); // a few dozen frames: the smallest code
+    var shared: Shared = .{ .art = art, .target = target, .linked = opts.linked, .order = order, .umask = sys.umask() };
     const n = @max(1, @min(sys.cpuCount(), art.jobs.len, max_threads));
     var workers: [max_threads]Worker = undefined;
     var threads: [max_threads]?std.Thread = @splat(null);
@@ -188,8 +201,9 @@ const Worker = struct {
     fn loop(self: *Worker) void {
         const jobs = self.shared.art.jobs;
         while (!fail.failed()) {
-            const i = self.shared.next.fetchAdd(1, .monotonic);
-            if (i >= jobs.len) break;
+            const k = self.shared.next.fetchAdd(1, .monotonic);
+            if (k >= jobs.len) break;
+            const i = self.shared.order[k];
             if (isLinked(self.shared.linked, jobs[i].layer_index)) continue;
             self.frame(&jobs[i]) catch return;
         }

@@ -40,7 +40,7 @@ TRAILER = struct.Struct("<8sII QQ 32s 24x 8s")
 TRAILER_SIZE = TRAILER.size  # 96
 HEADER = struct.Struct("<B3xII4xQ")  # kind, mode, path length, data length: 24 bytes
 DIR, FILE, SYMLINK = 1, 2, 3
-FRAME_SIZE = 16 << 20
+FRAME_SIZE = 8 << 20
 COMPLETE_MARKER = ".bundler-complete"
 
 assert TRAILER_SIZE == 96 and HEADER.size == 24
@@ -114,14 +114,20 @@ def encode(entry: Entry, data: bytes = b"") -> bytes:
 
 
 def frames_of(entries: Iterable[Entry], frame_size: int = FRAME_SIZE) -> Iterator[bytes]:
-    """Uncompressed frames: whole entries, a new frame once *frame_size* is reached."""
+    """Uncompressed frames of whole entries, each at most *frame_size* unless one entry is larger.
+
+    A frame ends before an entry that would take it past *frame_size*, so a large file
+    (the stdlib zip, libpython) is a frame of its own and the frames are of a size: a
+    first run unpacks them on every CPU, largest first, and the CPUs finish together.
+    """
     buf = io.BytesIO()
     for entry in entries:
         data = entry.source.read_bytes() if entry.kind == FILE and entry.source else b""
-        buf.write(encode(entry, data))
-        if buf.tell() >= frame_size:
+        encoded = encode(entry, data)
+        if buf.tell() and buf.tell() + len(encoded) > frame_size:
             yield buf.getvalue()
             buf = io.BytesIO()
+        buf.write(encoded)
     if buf.tell():
         yield buf.getvalue()
 

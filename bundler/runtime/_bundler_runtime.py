@@ -3,10 +3,9 @@
 It only sets environment defaults the end user has not set: where OpenSSL finds
 CA certificates and where ncurses finds terminfo. It never overrides a value the
 user chose. And a runtime built with ``stdlib = "imported"`` lists what it left
-out in ``_bundler_left_out.txt`` beside this file: an import of one of those
-fails with an error that says so, instead of a bare "No module named". Kept
-tiny: it runs at every interpreter start (the list is read on the first failed
-import only).
+out in ``_bundler_left_out.txt`` beside this file: when an import of one of
+those ends the program, the traceback says so and what to do. Kept tiny: it
+runs at every interpreter start (the list is read only then).
 """
 
 import os
@@ -40,26 +39,39 @@ def _setup(env=os.environ, base=sys.base_prefix):
         env["TERMINFO_DIRS"] = ":".join(dirs)
 
 
-class _LeftOut:
-    """Last on ``sys.meta_path``: asked only when no other finder found the module."""
+def _left_out_hint(hook, listed):
+    """*hook* (``sys.excepthook``), and after an uncaught import error of a module in the file *listed*, what to do.
 
-    names = None
-    hint = ('left out of this runtime by stdlib = "imported" (nothing bundled imports it by name); '
-            'rebuild with include-module = ["{0}"] or stdlib = "all"')
+    Imports themselves are untouched: ``try: import x / except ImportError`` and
+    ``importlib.util.find_spec`` see what they would see in any Python without the module.
+    """
+    names = []
 
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
-        if cls.names is None:
-            try:
-                with open(os.path.join(os.path.dirname(__file__), "_bundler_left_out.txt"), encoding="utf-8") as f:
-                    cls.names = frozenset(line.strip() for line in f if line.strip())
-            except OSError:
-                cls.names = frozenset()
+    def excepthook(kind, value, tb):
+        name = getattr(value, "name", None) or ""
         top = name.partition(".")[0]
-        if top in cls.names:
-            raise ModuleNotFoundError(f"No module named {name!r}: " + cls.hint.format(top), name=name)
-        return None
+        if isinstance(value, ModuleNotFoundError) and top:
+            if not names:
+                try:
+                    with open(listed, encoding="utf-8") as f:
+                        names.append(frozenset(line.strip() for line in f if line.strip()))
+                except OSError:
+                    names.append(frozenset())
+            if top in names[0]:
+                note = (f"bundler: {top!r} was left out of this runtime by stdlib = \"imported\" (nothing bundled "
+                        f"imports it by name); rebuild with include-module = [\"{top}\"] or stdlib = \"all\"")
+                if hasattr(value, "add_note"):  # 3.11+: printed with the traceback
+                    value.add_note(note)
+                else:
+                    hook(kind, value, tb)
+                    sys.stderr.write(note + "\n")
+                    return
+        hook(kind, value, tb)
+
+    return excepthook
 
 
 _setup()
-sys.meta_path.append(_LeftOut)
+_LISTED = os.path.join(os.path.dirname(__file__), "_bundler_left_out.txt")
+if os.path.exists(_LISTED):
+    sys.excepthook = _left_out_hint(sys.excepthook, _LISTED)

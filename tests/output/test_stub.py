@@ -322,6 +322,21 @@ def test_hand_made_block_is_accepted(stub, cache, tmp_path):
     assert st.run(good, env={"BUNDLER_STUB": "verify"}).stdout == b"ok stubtest 2.0 linux-x86_64\n"
 
 
+def test_frames_are_unpacked_largest_first(stub, tmp_path):
+    """On one CPU the stub unpacks its frames one after another: the largest first, whatever their order in
+    the payload, so that on several CPUs the big frames start at once and the small ones fill in."""
+    sizes = {"small": 1 << 10, "large": 3 << 20, "medium": 1 << 20}
+    frames = [[PYTHON]] + [[(pl.FILE, f"{name}.bin", os.urandom(size))] for name, size in sizes.items()]
+    app = st.write_artifact(stub, st.raw_block(frames), tmp_path / "app")
+    log = tmp_path / "strace.log"
+    proc = subprocess.run(["taskset", "-c", "0", "strace", "-f", "-qq", "-e", "trace=openat", "-e", "signal=none",
+                           "-o", str(log), str(app)], env={"BUNDLER_STUB": f"extract:{tmp_path / 'out'}"},
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    created = [line.split('"')[1] for line in log.read_text().splitlines() if "O_CREAT" in line and '.bin"' in line]
+    assert created == ["large.bin", "medium.bin", "small.bin"], created
+
+
 def test_verify_checks_the_whole_payload(app, tmp_path):
     assert st.run(app, env={"BUNDLER_STUB": "verify"}).stdout == b"ok stubtest 2.0 linux-x86_64\n"
     lay = st.layout(app)

@@ -1,7 +1,8 @@
 """The golden payload of docs/FORMAT.md version 1, shared by the writer's and the stub's tests.
 
 ``python -m support.golden`` (run in ``tests/``) rewrites ``tests/output/golden/v1.bin``
-(do it only when the format version changes, or when the pinned zstd changes its output).
+(do it only when the format version changes, when the writer cuts frames differently, or when the
+pinned zstd changes its output).
 """
 
 from __future__ import annotations
