@@ -231,8 +231,9 @@ def lean_stdlib(staged: StagedRuntime, interp: BaseInterpreter, spec: BundleSpec
         stdlibprune.save_memo(memo_path, memo)
     report.stage("stdlib", f"{pruned.kept} of {pruned.kept + len(pruned.modules)} standard library modules and "
                            f"packages kept (what the code imports); left out {len(pruned.modules)} "
-                           f"({human_size(pruned.size)}) and {counted(len(pruned.libraries), 'vendored library', 'vendored libraries')} "
-                           f"({human_size(pruned.library_size)})")
+                           f"({human_size(pruned.size)} unpacked) and "
+                           f"{counted(len(pruned.libraries), 'vendored library', 'vendored libraries')} "
+                           f"({human_size(pruned.library_size)}); -v names them")
     report.detail("stdlib", f"left out: {', '.join(pruned.modules)}")
     for lib in pruned.libraries:
         report.detail("stdlib", f"no longer needed: {lib}")

@@ -3,9 +3,9 @@
 It only sets environment defaults the end user has not set: where OpenSSL finds
 CA certificates and where ncurses finds terminfo. It never overrides a value the
 user chose. And a runtime built with ``stdlib = "imported"`` lists what it left
-out in ``_bundler_left_out.txt`` beside this file: when an import of one of
-those ends the program, the traceback says so and what to do. Kept tiny: it
-runs at every interpreter start (the list is read only then).
+out in ``_bundler_left_out.txt`` beside this file: an import of one of those
+fails with an error that says so and what to do. Kept tiny: it runs at every
+interpreter start (the list is read on the first failed import only).
 """
 
 import os
@@ -39,39 +39,41 @@ def _setup(env=os.environ, base=sys.base_prefix):
         env["TERMINFO_DIRS"] = ":".join(dirs)
 
 
-def _left_out_hint(hook, listed):
-    """*hook* (``sys.excepthook``), and after an uncaught import error of a module in the file *listed*, what to do.
-
-    Imports themselves are untouched: ``try: import x / except ImportError`` and
-    ``importlib.util.find_spec`` see what they would see in any Python without the module.
+class _LeftOut:
+    """Last on ``sys.meta_path``, so asked only about a module no other finder found: when an import
+    (``import``, ``importlib.import_module``, ``__import__``) asks for a top-level module listed in
+    *listed*, its error says why the module is missing and what to do, wherever it is caught or
+    printed. ``importlib.util.find_spec`` and the like get None, as from any Python without it.
     """
-    names = []
 
-    def excepthook(kind, value, tb):
-        name = getattr(value, "name", None) or ""
-        top = name.partition(".")[0]
-        if isinstance(value, ModuleNotFoundError) and top:
-            if not names:
-                try:
-                    with open(listed, encoding="utf-8") as f:
-                        names.append(frozenset(line.strip() for line in f if line.strip()))
-                except OSError:
-                    names.append(frozenset())
-            if top in names[0]:
-                note = (f"bundler: {top!r} was left out of this runtime by stdlib = \"imported\" (nothing bundled "
-                        f"imports it by name); rebuild with include-module = [\"{top}\"] or stdlib = \"all\"")
-                if hasattr(value, "add_note"):  # 3.11+: printed with the traceback
-                    value.add_note(note)
-                else:
-                    hook(kind, value, tb)
-                    sys.stderr.write(note + "\n")
-                    return
-        hook(kind, value, tb)
+    listed = ""
+    names = None
 
-    return excepthook
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if path is not None:  # a submodule: its package was found
+            return None
+        if cls.names is None:
+            try:
+                with open(cls.listed, encoding="utf-8") as f:
+                    cls.names = frozenset(line.strip() for line in f if line.strip())
+            except OSError:
+                cls.names = frozenset()
+        if name not in cls.names:
+            return None
+        try:  # the import system's own lookup, not a question like find_spec's
+            importing = sys._getframe(2).f_code.co_name == "_find_and_load_unlocked"
+        except (AttributeError, ValueError):
+            importing = False
+        if not importing:
+            return None
+        raise ModuleNotFoundError(
+            f"No module named {name!r}: this app's runtime was built without it (stdlib = \"imported\" keeps "
+            f"only the standard library the app imports by name); whoever builds the app can keep it with "
+            f"--include-module {name} (include-module = [\"{name}\"]) or --stdlib all", name=name)
 
 
 _setup()
-_LISTED = os.path.join(os.path.dirname(__file__), "_bundler_left_out.txt")
-if os.path.exists(_LISTED):
-    sys.excepthook = _left_out_hint(sys.excepthook, _LISTED)
+_LeftOut.listed = os.path.join(os.path.dirname(__file__), "_bundler_left_out.txt")
+if os.path.exists(_LeftOut.listed):
+    sys.meta_path.append(_LeftOut)

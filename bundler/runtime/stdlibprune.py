@@ -344,9 +344,22 @@ def rewrite_zip(path: Path, keep: Callable[[str], bool]) -> tuple[int, int]:
     return files, size
 
 
-def check_includes(includes: Iterable[str], universe: set[str]) -> None:
-    """Every ``include-module`` name must be a module of this standard library."""
-    unknown = sorted(n for n in includes if n.split(".", 1)[0] not in universe and not n.endswith("*"))
+def has_module(root: Path, inv: Inventory, stdlib: str, dotted: str) -> bool:
+    """Whether the runtime's standard library holds module or package *dotted* (``json``, ``xml.dom``)."""
+    top, _, rest = dotted.partition(".")
+    if not rest:
+        return top in inv.names()
+    rel = dotted.replace(".", "/")
+    zipped = set(inv.zipped.get(top, ()))
+    if any(f"{rel}{end}" in zipped for end in (".pyc", ".py", "/__init__.pyc", "/__init__.py")):
+        return True
+    on_disk = root / stdlib / rel
+    return on_disk.with_name(on_disk.name + ".py").is_file() or (on_disk / "__init__.py").is_file()
+
+
+def check_includes(includes: Iterable[str], known: Callable[[str], bool]) -> None:
+    """Every ``include-module`` name must be a module of this standard library (*known* says which are)."""
+    unknown = sorted(n for n in includes if not known(n))
     if unknown:
         raise ConfigError(f"include-module: {', '.join(unknown)} is not a module of this base's standard library "
                           "that could be left out (built-in modules are always there); name standard library modules "
@@ -371,7 +384,7 @@ def prune_runtime(
     inv = inventory(root, stdlib, dynload, zip_path)
     universe = inv.names()
     includes = tuple(includes)
-    check_includes(includes, universe)
+    check_includes(includes, lambda name: has_module(root, inv, stdlib, name))
     seeds: dict[str, str] = {n: "what the interpreter imports itself" for n in CORE}
     seeds.update({n.split(".", 1)[0]: "include-module" for n in includes})
     memo = {} if memo is None else memo
