@@ -358,7 +358,17 @@ def _manifest_head(manifest: Manifest, kind: str) -> list[str]:
         *([f"  glibc     >= {m.glibc_floor}"] if m.glibc_floor else []),
         *([f"  macOS     >= {m.macos_minimum}"] if m.macos_minimum else []),
         f"  entries   {names or 'none'}",
+        *_stdlib_line(m),
     ]
+
+
+def _stdlib_line(m: Manifest) -> list[str]:
+    """What ``stdlib = "imported"`` left out, when the build did (the manifest's contents say)."""
+    from bundler.runtime.stdlibprune import WHY_NOT_IMPORTED
+
+    out = [l for l in m.contents.left_out if l.what == WHY_NOT_IMPORTED]
+    return [f"  stdlib    only what the app imports (stdlib = \"imported\"): {counted(l.files, 'file')}, "
+            f"{human_size(l.size)} left out" for l in out]
 
 
 def _runtime_of(artifact: Path) -> Path:

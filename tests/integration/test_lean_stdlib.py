@@ -58,6 +58,12 @@ def test_what_is_left_out_and_what_stays(lean, runtimes):
     assert (lean / ART).stat().st_size < 0.85 * full.stat().st_size
     files = {e.path for e in pl.scan_tree(tree)}
     assert LEFT_OUT in files
+    # inspect says so, for the single file and the directory alike
+    for output in (lean / ART, tree):
+        proc = run_bundler("inspect", str(output))
+        assert proc.returncode == 0, proc.stderr
+        assert '\n  stdlib    only what the app imports (stdlib = "imported"): ' in proc.stdout, proc.stdout
+    assert "  stdlib " not in run_bundler("inspect", str(full)).stdout
 
 
 @pytest.fixture
