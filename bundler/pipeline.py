@@ -690,9 +690,10 @@ def _build_rest(spec, report, interp, target, items, wheels, futures, timings, l
         lap("base")
         staged = base.staged
         rel = merge_reports(base.relocation, add_app(staged, target, interp, apps, spec, report))
+        lap("app")
         if spec.stdlib == "imported":
             staged, rel = lean_stdlib(staged, interp, spec, rel, report)
-        lap("app")
+            lap("stdlib")
         stub = stub_future.result() if stub_future is not None else None
         launcher = launcher_future.result() if launcher_future is not None else None
         apps = app_distributions(spec, items, staged)
