@@ -20,7 +20,9 @@ library itself, and the native pieces those need:
   vendored libraries that some remaining binary still needs.
 
 A module the code reaches only through a computed name (``import_module(name)``)
-is missed: ``include-module`` names it. The build prints what was left out.
+is missed: ``include-module`` names it. The build prints what was left out, and
+the runtime lists it (:data:`LEFT_OUT_LIST`) for its start-up hook, which gives
+an import of one of those an error that says why and what to do.
 """
 
 from __future__ import annotations
@@ -127,10 +129,10 @@ def imports_in(source: str) -> set[str]:
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # MemoryError: nesting too deep for the parser
         return _imports_by_line(source)
     found: set[str] = set()
-    for node in _walk_outside_main(tree):
+    for node in _walk_what_runs(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -161,7 +163,7 @@ def _is_type_checking(node: ast.AST) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _walk_outside_main(tree: ast.AST):
+def _walk_what_runs(tree: ast.AST):
     """Every node of *tree* except those under a ``__main__`` or ``TYPE_CHECKING`` guard (their ``else``
     branches are walked)."""
     todo = [tree]
