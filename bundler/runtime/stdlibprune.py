@@ -416,7 +416,9 @@ def prune_runtime(
     drop = set(plan.drop)
     files, size = rewrite_zip(root / zip_path, lambda entry: _top_of_entry(entry) not in drop)
     paths = [rel for name in plan.drop for rel in (*inv.on_disk.get(name, ()), *inv.dynload.get(name, ()))]
-    paths += [data for data, users in MODULE_DATA if (root / data).exists() and not plan.keep & set(users)]
+    # data goes only when every module that reads it could go and did (one built into libpython stays)
+    paths += [data for data, users in MODULE_DATA
+              if (root / data).exists() and set(users) <= universe and not plan.keep & set(users)]
     for rel in paths:
         f, s = du(root / rel)
         files, size = files + f, size + s

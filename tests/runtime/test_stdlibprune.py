@@ -255,3 +255,13 @@ def test_include_module_must_name_a_module_of_the_standard_library(tmp_path):
                                           "standard library that could be left out"):
         _prune(root, base, includes=["json", "json.nothere", "requests"])
     assert len(list((root / "lib/bundled").iterdir())) == 4  # refused before anything was removed
+
+
+def test_data_stays_when_a_module_that_reads_it_is_built_in(tmp_path):
+    root, base = _runtime(tmp_path)
+    for so in (root / "lib/python3.11/lib-dynload").glob("_ssl.*"):
+        so.unlink()  # _ssl compiled into libpython, as some builds have it: never in the inventory
+    (root / "lib/python3.11/site-packages/app/__init__.py").write_text("import json\n")
+    plan, _pruned = _prune(root, base)
+    assert "ssl" in plan.drop and "_ssl" not in plan.drop
+    assert (root / "etc/ssl/cert.pem").is_file()
