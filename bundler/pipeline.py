@@ -224,7 +224,8 @@ def lean_stdlib(staged: StagedRuntime, interp: BaseInterpreter, spec: BundleSpec
     plan, pruned = stdlibprune.prune_runtime(
         staged.root, stdlib=staged.stdlib, dynload=staged.dynload, zip_path=zipped, sitepackages=staged.sitepackages,
         base_stdlib=interp.stdlib, includes=spec.include_modules, binaries=dict(rel.needed), vendored=rel.vendored,
-        extra_sources=sorted((staged.root / "bin").glob("*")) if (staged.root / "bin").is_dir() else (),
+        # the entry launchers (--entry NAME=module:function may name a stdlib module); not the interpreter
+        extra_sources=[staged.root / "bin" / name for name, _value in spec.entries],
         memo=memo,
     )
     if len(memo) != before:

@@ -289,9 +289,10 @@ def file_imports(path: Path, memo: MutableMapping[str, list[str]]) -> set[str]:
     """The top-level names the Python file *path* imports; *memo* keeps them by the file's SHA-256."""
     data = path.read_bytes()
     key = hashlib.sha256(data).hexdigest()[:32]
-    hit = memo.get(key)
+    hit = memo.pop(key, None)  # taken out and put back: the memo keeps what was used last (save_memo)
     if hit is None:
-        hit = memo[key] = sorted(top_levels(imports_in(data.decode("utf-8", errors="surrogateescape"))))
+        hit = sorted(top_levels(imports_in(data.decode("utf-8", errors="surrogateescape"))))
+    memo[key] = hit
     return set(hit)
 
 
@@ -459,7 +460,7 @@ def load_memo(path: Path) -> dict[str, list[str]]:
 
 
 def save_memo(path: Path, memo: Mapping[str, list[str]]) -> None:
-    """Write the memo atomically (the newest :data:`MEMO_LIMIT` entries); a build never depends on it."""
+    """Write the memo atomically (the :data:`MEMO_LIMIT` entries used last); a build never depends on it."""
     items = list(memo.items())[-MEMO_LIMIT:]
     with contextlib.suppress(OSError):
         cachefs.write_file(path, json.dumps(dict(items), separators=(",", ":")).encode())

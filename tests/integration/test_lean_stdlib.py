@@ -3,7 +3,7 @@ room, and an import of what it left out fails with an error that says why and wh
 
 The app is the session's hello + click + PyYAML (Debian's libyaml vendored), on both bases (the pyenv
 CPython and Debian's, whose site-packages is dist-packages and whose libpython is linked in);
-``--include-module sqlite3`` keeps one module nothing imports.
+``--include-module sqlite3`` keeps one module nothing imports, and an entry point keeps ``tabnanny``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def base(request) -> str:
 def lean(tmp_path_factory, app_lock, cache_dir, base) -> Path:
     out = tmp_path_factory.mktemp(f"lean-{base}")
     proc = run_bundler(
-        "build", "--lock", str(app_lock), "--entry", "hello", "--name", "hello", "--version", "1.0.0",
+        "build", "--lock", str(app_lock), "--entry", "hello", "--entry", "tabcheck=tabnanny:main",
+        "--name", "hello", "--version", "1.0.0",
         "--python", BASES[base], "--format", "onefile", "--format", "dir", "--stdlib", "imported",
         "--include-module", "sqlite3", "--output-dir", str(out), "--cache-dir", str(cache_dir),
         "--compression-level", "3",
@@ -48,6 +49,7 @@ def test_what_is_left_out_and_what_stays(lean, runtimes, base):
     left = set(listed.read_text().split())
     assert {"nis", "lib2to3", "distutils", "curses", "tomllib"} <= left
     assert left.isdisjoint({"sqlite3", "_sqlite3", "ssl", "json", "encodings", "yaml", "click", "platform"})
+    assert "tabnanny" not in left  # only an entry launcher (--entry tabcheck=tabnanny:main) imports it
     names = zipfile.ZipFile(tree / "lib/python311.zip").namelist()
     assert "platform.pyc" in names and "sqlite3/__init__.pyc" in names and "json/__init__.pyc" in names
     assert not any(n.startswith(("distutils/", "lib2to3/", "tomllib/")) for n in names)
